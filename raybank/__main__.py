@@ -1,0 +1,3 @@
+from raybank.cli import main
+
+main()

@@ -1,0 +1,318 @@
+"""An account's rules and history: guards decide, events record, state is their fold.
+
+Pure Python: no Ray, no files. A change is made in two steps so that storage can sit
+between them: ``decide_*`` checks the named guards and returns the event the change *would*
+record (raising ``RuleViolation`` otherwise), the caller makes that event durable, and only
+then ``apply`` folds it into the state. A crash between the two loses nothing acknowledged.
+
+Every event carries the op id of the command that caused it. The account remembers which op
+ids it has applied (with what they did), so a retried command is answered from that record
+instead of running twice: that is what makes Ray's at-least-once retries exactly-once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from raybank.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.money import ZERO, format_money
+
+CREATED = "created"
+DEPOSIT = "deposit"
+WITHDRAWAL = "withdrawal"
+HOLD = "hold"
+HOLD_RELEASED = "hold_released"
+TRANSFER_IN = "transfer_in"
+TRANSFER_OUT = "transfer_out"
+EVENT_TYPES = (CREATED, DEPOSIT, WITHDRAWAL, HOLD, HOLD_RELEASED, TRANSFER_IN, TRANSFER_OUT)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to one account; ``balance`` is the balance right after it."""
+
+    seq: int
+    op_id: str
+    type: str
+    amount: Decimal | None
+    balance: Decimal
+    at: str
+    min_balance: Decimal | None = None  # created only
+    transfer_id: str | None = None  # transfer legs and holds
+    counterparty: str | None = None  # the other account of a transfer leg
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict: money as 2-digit strings, absent fields left out."""
+        record: dict[str, Any] = {
+            "seq": self.seq,
+            "op_id": self.op_id,
+            "type": self.type,
+            "amount": None if self.amount is None else format_money(self.amount),
+            "balance": format_money(self.balance),
+            "at": self.at,
+        }
+        if self.min_balance is not None:
+            record["min_balance"] = format_money(self.min_balance)
+        if self.transfer_id is not None:
+            record["transfer_id"] = self.transfer_id
+        if self.counterparty is not None:
+            record["counterparty"] = self.counterparty
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Event:
+        """Rebuild an event from storage, refusing anything that is not one."""
+        try:
+            if record["type"] not in EVENT_TYPES or not isinstance(record["seq"], int):
+                raise ValueError(f"not an event: {record!r}")
+            return cls(
+                seq=record["seq"],
+                op_id=str(record["op_id"]),
+                type=record["type"],
+                amount=_money_or_none(record.get("amount")),
+                balance=Decimal(record["balance"]),
+                at=str(record["at"]),
+                min_balance=_money_or_none(record.get("min_balance")),
+                transfer_id=record.get("transfer_id"),
+                counterparty=record.get("counterparty"),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise ValueError(f"malformed event record: {error}") from error
+
+
+def _money_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def now_iso() -> str:
+    """The current time as ISO-8601 UTC, as events record it."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class AppliedOp:
+    """What an op id did, enough to recognise a retry and answer it with the first result."""
+
+    type: str
+    amount: Decimal | None
+    balance: Decimal
+    counterparty: str | None = None
+    min_balance: Decimal | None = None
+
+    def same_request(self, other: AppliedOp) -> bool:
+        return (self.type, self.amount, self.counterparty, self.min_balance) == (
+            other.type,
+            other.amount,
+            other.counterparty,
+            other.min_balance,
+        )
+
+
+@dataclass
+class Account:
+    """The state of one account: the fold of its events."""
+
+    name: str
+    balance: Decimal = ZERO
+    min_balance: Decimal = ZERO
+    seq: int = 0
+    holds: dict[str, Decimal] = field(default_factory=dict)
+    applied: dict[str, AppliedOp] = field(default_factory=dict)
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def opened(self) -> bool:
+        return self.seq > 0
+
+    @property
+    def held(self) -> Decimal:
+        return sum(self.holds.values(), ZERO)
+
+    @property
+    def available(self) -> Decimal:
+        """What may still leave the account: balance less holds, down to the minimum."""
+        return self.balance - self.held - self.min_balance
+
+    def summary(self) -> dict[str, Any]:
+        """The contract's account object (money as Decimal; the renderer formats it)."""
+        result: dict[str, Any] = {
+            "name": self.name,
+            "balance": self.balance,
+            "min_balance": self.min_balance,
+        }
+        if self.holds:
+            result["held"] = self.held
+        return result
+
+    def answer_for(self, op: AppliedOp) -> dict[str, Any]:
+        """The first result of an op id, marked as a duplicate."""
+        return {"name": self.name, "balance": op.balance, "min_balance": self.min_balance,
+                "duplicate": True}
+
+    # -- guards ----------------------------------------------------------------------------
+    def check_opened(self) -> None:
+        if not self.opened:
+            raise AccountNotFound(f"no account named {self.name!r}")
+
+    def check_not_opened(self) -> None:
+        if self.opened:
+            raise RuleViolation(f"account {self.name!r} already exists", "account-exists")
+
+    def check_sufficient_funds(self, amount: Decimal) -> None:
+        if amount > self.available:
+            raise RuleViolation(
+                f"insufficient funds in {self.name!r}: {format_money(amount)} requested, "
+                f"{format_money(max(self.available, ZERO))} available above the minimum "
+                f"balance of {format_money(self.min_balance)}",
+                "insufficient-funds",
+            )
+
+    def check_hold(self, transfer_id: str, amount: Decimal) -> None:
+        if self.holds.get(transfer_id) != amount:
+            raise RuleViolation(
+                f"no hold of {format_money(amount)} for transfer {transfer_id!r} on {self.name!r}",
+                "no-such-hold",
+            )
+
+    def previous(self, op_id: str, request: AppliedOp) -> AppliedOp | None:
+        """The earlier application of ``op_id``, or None; refuses reuse for another request."""
+        earlier = self.applied.get(op_id)
+        if earlier is not None and not earlier.same_request(request):
+            raise RuleViolation(
+                f"op id {op_id!r} was already used on {self.name!r} for a different request",
+                "op-id-reused",
+            )
+        return earlier
+
+    # -- decisions: guards, then the event to record ----------------------------------------
+    def _event(self, op_id: str, type_: str, amount: Decimal | None, balance: Decimal,
+               **extra: Any) -> Event:
+        return Event(seq=self.seq + 1, op_id=op_id, type=type_, amount=amount, balance=balance,
+                     at=now_iso(), **extra)
+
+    def decide_open(self, op_id: str, balance: Decimal, min_balance: Decimal) -> Event:
+        self.check_not_opened()
+        if balance < min_balance:
+            raise RuleViolation(
+                f"opening balance {format_money(balance)} is below the minimum balance "
+                f"{format_money(min_balance)}",
+                "below-minimum",
+            )
+        return self._event(op_id, CREATED, balance, balance, min_balance=min_balance)
+
+    def decide_deposit(self, op_id: str, amount: Decimal) -> Event:
+        self.check_opened()
+        return self._event(op_id, DEPOSIT, amount, self.balance + amount)
+
+    def decide_withdrawal(self, op_id: str, amount: Decimal) -> Event:
+        self.check_opened()
+        self.check_sufficient_funds(amount)
+        return self._event(op_id, WITHDRAWAL, amount, self.balance - amount)
+
+    def decide_hold(self, op_id: str, transfer_id: str, amount: Decimal, to: str) -> Event:
+        """Reserve money for an outgoing transfer: it can no longer be withdrawn."""
+        self.check_opened()
+        self.check_sufficient_funds(amount)
+        return self._event(op_id, HOLD, amount, self.balance, transfer_id=transfer_id,
+                           counterparty=to)
+
+    def decide_release(self, op_id: str, transfer_id: str, amount: Decimal, to: str) -> Event:
+        """Give back a hold whose transfer was called off."""
+        self.check_opened()
+        self.check_hold(transfer_id, amount)
+        return self._event(op_id, HOLD_RELEASED, amount, self.balance, transfer_id=transfer_id,
+                           counterparty=to)
+
+    def decide_transfer_out(self, op_id: str, transfer_id: str, amount: Decimal,
+                            to: str) -> Event:
+        """Settle a hold: the held money leaves the account."""
+        self.check_opened()
+        self.check_hold(transfer_id, amount)
+        return self._event(op_id, TRANSFER_OUT, amount, self.balance - amount,
+                           transfer_id=transfer_id, counterparty=to)
+
+    def decide_transfer_in(self, op_id: str, transfer_id: str, amount: Decimal,
+                           source: str) -> Event:
+        self.check_opened()
+        return self._event(op_id, TRANSFER_IN, amount, self.balance + amount,
+                           transfer_id=transfer_id, counterparty=source)
+
+    # -- the fold --------------------------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state. Storage calls this on replay, so it checks order."""
+        if event.seq != self.seq + 1:
+            raise StorageError(
+                f"event {event.seq} of {self.name!r} does not follow event {self.seq}",
+                "storage-corrupt",
+            )
+        if event.type == CREATED:
+            self.min_balance = event.min_balance if event.min_balance is not None else ZERO
+        elif event.type == HOLD:
+            self.holds[event.transfer_id or ""] = event.amount or ZERO
+        elif event.type in (HOLD_RELEASED, TRANSFER_OUT):
+            self.holds.pop(event.transfer_id or "", None)
+        self.balance = event.balance
+        self.seq = event.seq
+        self.applied[event.op_id] = applied_op_of(event)
+
+
+def applied_op_of(event: Event) -> AppliedOp:
+    """What an event tells a later retry of the same op id."""
+    return AppliedOp(type=event.type, amount=event.amount, balance=event.balance,
+                     counterparty=event.counterparty, min_balance=event.min_balance)
+
+
+def request(type_: str, amount: Decimal | None, *, counterparty: str | None = None,
+            min_balance: Decimal | None = None) -> AppliedOp:
+    """Describe a command the way ``applied`` remembers it, to compare with earlier uses."""
+    return AppliedOp(type=type_, amount=amount, balance=ZERO, counterparty=counterparty,
+                     min_balance=min_balance)
+
+
+def replay(name: str, events: list[Event], start: Account | None = None) -> Account:
+    """Rebuild an account from its events (after an optional snapshot)."""
+    account = start if start is not None else Account(name=name)
+    for event in events:
+        account.apply(event)
+    return account
+
+
+def to_snapshot(account: Account) -> dict[str, Any]:
+    """The account's whole state as JSON-ready data (money as strings)."""
+    return {
+        "name": account.name,
+        "balance": format_money(account.balance),
+        "min_balance": format_money(account.min_balance),
+        "seq": account.seq,
+        "holds": {tid: format_money(amount) for tid, amount in account.holds.items()},
+        "applied": {
+            op_id: [op.type, None if op.amount is None else format_money(op.amount),
+                    format_money(op.balance), op.counterparty,
+                    None if op.min_balance is None else format_money(op.min_balance)]
+            for op_id, op in account.applied.items()
+        },
+    }
+
+
+def from_snapshot(data: dict[str, Any]) -> Account:
+    """Rebuild an account from ``to_snapshot`` data; ValueError if it is not such data."""
+    try:
+        applied = {
+            op_id: AppliedOp(type=t, amount=_money_or_none(a), balance=Decimal(b),
+                             counterparty=c, min_balance=_money_or_none(m))
+            for op_id, (t, a, b, c, m) in data["applied"].items()
+        }
+        return Account(
+            name=str(data["name"]),
+            balance=Decimal(data["balance"]),
+            min_balance=Decimal(data["min_balance"]),
+            seq=int(data["seq"]),
+            holds={str(k): Decimal(v) for k, v in data["holds"].items()},
+            applied=applied,
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        raise ValueError(f"malformed snapshot: {error}") from error
+

@@ -1,0 +1,157 @@
+"""The Account actor: a thin Ray wrapper around the domain and its storage.
+
+Ray reruns ``__init__`` on every restart, so the constructor *is* recovery: it rebuilds the
+account from storage (never from its arguments, which only name the account). Each change
+is decided by the domain, made durable by the store, and only then acknowledged; a retried
+call whose op id was already applied is answered from the record instead of running again.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ray
+
+from raybank import account as domain
+from raybank.account import Account, AppliedOp, Event
+from raybank.errors import AccountNotFound, BankError, InfrastructureError
+from raybank.storage import Storage
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def counted(method: F) -> F:
+    """Count calls per method: the per-account telemetry `raybank accounts` can show."""
+
+    @functools.wraps(method)
+    def wrapper(self: AccountActor, *args: Any, **kwargs: Any) -> Any:
+        self._calls[method.__name__] += 1
+        return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class AccountActor:
+    """One account, alive in one process for as long as Ray keeps it there."""
+
+    def __init__(self, home: str, namespace: str, name: str) -> None:
+        self._name = name
+        self._storage = Storage(Path(home), namespace)
+        self._store = self._storage.store_for(name)
+        self._account: Account | None = None
+        self._calls: Counter[str] = Counter()
+        try:
+            self._current()
+        except BankError:
+            pass  # reported by the first call that needs the state, and retried then
+
+    def _current(self) -> Account:
+        """The live state, loaded from storage on first use after a (re)start."""
+        if self._account is None:
+            try:
+                self._account = self._store.load(self._name, repair=True)
+            except AccountNotFound:
+                return Account(name=self._name)  # not opened yet: `open` will create it
+        return self._account
+
+    def _execute(self, op_id: str, request: AppliedOp,
+                 decide: Callable[[Account], Event]) -> dict[str, Any]:
+        """Apply one command exactly once: answer a known op id, else decide, persist, ack."""
+        account = self._current()
+        earlier = account.previous(op_id, request)
+        if earlier is not None:
+            return account.answer_for(earlier)
+        event = decide(account)
+        account.apply(event)
+        try:
+            self._store.append(account, event)
+        except BaseException:
+            # Not durable, so not acknowledged: forget it and reload from disk next time.
+            self._account = None
+            self._store.close(self._name)
+            raise
+        self._account = account
+        return account.summary()
+
+    # -- commands --------------------------------------------------------------------------
+    @counted
+    def open(self, op_id: str, balance: Decimal, min_balance: Decimal,
+             kind: str | None = None) -> dict[str, Any]:
+        if kind is not None and not self._current().opened:
+            self._store = self._storage.stores[kind]
+        return self._execute(
+            op_id, domain.request(domain.CREATED, balance, min_balance=min_balance),
+            lambda a: a.decide_open(op_id, balance, min_balance),
+        )
+
+    @counted
+    def deposit(self, op_id: str, amount: Decimal) -> dict[str, Any]:
+        return self._execute(op_id, domain.request(domain.DEPOSIT, amount),
+                             lambda a: a.decide_deposit(op_id, amount))
+
+    @counted
+    def withdraw(self, op_id: str, amount: Decimal) -> dict[str, Any]:
+        return self._execute(op_id, domain.request(domain.WITHDRAWAL, amount),
+                             lambda a: a.decide_withdrawal(op_id, amount))
+
+    @counted
+    def hold(self, transfer_id: str, amount: Decimal, to: str) -> dict[str, Any]:
+        op_id = f"{transfer_id}:hold"
+        return self._execute(op_id, domain.request(domain.HOLD, amount, counterparty=to),
+                             lambda a: a.decide_hold(op_id, transfer_id, amount, to))
+
+    @counted
+    def release(self, transfer_id: str, amount: Decimal, to: str) -> dict[str, Any]:
+        op_id = f"{transfer_id}:release"
+        return self._execute(op_id,
+                             domain.request(domain.HOLD_RELEASED, amount, counterparty=to),
+                             lambda a: a.decide_release(op_id, transfer_id, amount, to))
+
+    @counted
+    def transfer_out(self, transfer_id: str, amount: Decimal, to: str) -> dict[str, Any]:
+        op_id = f"{transfer_id}:out"
+        return self._execute(op_id,
+                             domain.request(domain.TRANSFER_OUT, amount, counterparty=to),
+                             lambda a: a.decide_transfer_out(op_id, transfer_id, amount, to))
+
+    @counted
+    def transfer_in(self, transfer_id: str, amount: Decimal, source: str) -> dict[str, Any]:
+        op_id = f"{transfer_id}:in"
+        return self._execute(op_id,
+                             domain.request(domain.TRANSFER_IN, amount, counterparty=source),
+                             lambda a: a.decide_transfer_in(op_id, transfer_id, amount, source))
+
+    # -- inspection ------------------------------------------------------------------------
+    @counted
+    def summary(self) -> dict[str, Any]:
+        account = self._current()
+        account.check_opened()
+        return account.summary()
+
+    def process(self) -> dict[str, Any]:
+        """Where this incarnation runs, and what it has been asked since it started."""
+        context = ray.get_runtime_context()
+        return {"pid": os.getpid(), "node_id": context.get_node_id(),
+                "calls": dict(self._calls)}
+
+    def passivate(self) -> None:
+        """Let go of open files before the actor is killed for good."""
+        self._store.close(self._name)
+        self._account = None
+
+
+def unwrap(error: Exception) -> Exception:
+    """The BankError an actor raised, out of Ray's wrapper; anything else is infrastructure."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BankError):
+        return cause
+    return InfrastructureError(f"account actor failed: {cause or error}", "actor-failed")
+
+
+RemoteAccountActor = ray.remote(AccountActor)

@@ -1,0 +1,215 @@
+"""What a command means: find or revive an account's actor by name, call it, report.
+
+This is the only layer that knows both Ray and storage. It treats an actor as a cache of an
+account, not as the account: any account may have no live actor (it is INACTIVE), and the
+first command that needs one revives it from storage under the same name -- the virtual-actor
+shape that lets a bank hold more accounts than a machine has room for processes.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayTaskError
+
+from raybank.actors import RemoteAccountActor, unwrap
+from raybank.errors import AccountNotFound, ClusterUnavailable, InfrastructureError
+from raybank.storage import Storage
+
+RESTART_WAIT_S = 60.0
+RELEASE_WAIT_S = 30.0
+CALL_TIMEOUT_S = 120.0
+INACTIVE = {"state": "INACTIVE", "pid": None, "node_id": None, "restarts": 0}
+# Ray's actor states, folded into the contract's: a pending actor is on its way up.
+_STATES = {"ALIVE": "ALIVE", "RESTARTING": "RESTARTING", "DEAD": "DEAD",
+           "PENDING_CREATION": "RESTARTING", "DEPENDENCIES_UNREADY": "RESTARTING"}
+
+
+class Bank:
+    """The accounts of one namespace, reached through their named, detached actors."""
+
+    def __init__(self, home: Path, namespace: str) -> None:
+        self.home = home
+        self.namespace = namespace
+        self.storage = Storage(home, namespace)
+
+    # -- finding actors --------------------------------------------------------------------
+    def _live(self, name: str) -> ray.actor.ActorHandle | None:
+        try:
+            return ray.get_actor(name, namespace=self.namespace)
+        except ValueError:
+            return None
+
+    def _revive(self, name: str) -> ray.actor.ActorHandle:
+        """The account's actor, started from storage if it has none (both race-safe)."""
+        return RemoteAccountActor.options(
+            name=name, namespace=self.namespace, lifetime="detached", get_if_exists=True,
+            max_restarts=-1, max_task_retries=-1, num_cpus=0,
+        ).remote(str(self.home), self.namespace, name)
+
+    def actor(self, name: str, *, creating: bool = False) -> ray.actor.ActorHandle:
+        handle = self._live(name)
+        if handle is not None:
+            return handle
+        if not creating and not self.storage.exists(name):
+            raise AccountNotFound(f"no account named {name!r}")
+        return self._revive(name)
+
+    def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
+        """Call one actor method; if the actor was killed for good meanwhile, revive it once.
+
+        Safe to repeat because every mutating call carries an op id.
+        """
+        for attempt in range(2):
+            handle = self.actor(name, creating=creating)
+            try:
+                return ray.get(getattr(handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
+            except RayTaskError as error:
+                raise unwrap(error) from None
+            except (ActorDiedError, ActorUnavailableError) as error:
+                if attempt:
+                    raise InfrastructureError(f"account {name!r} is unavailable: {error}",
+                                              "actor-unavailable") from None
+                self._await_release(name, handle)
+            except GetTimeoutError:
+                raise ClusterUnavailable(f"account {name!r} did not answer in "
+                                         f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
+        raise AssertionError("unreachable")
+
+    def _await_release(self, name: str, old: ray.actor.ActorHandle) -> None:
+        """Wait until the name no longer points at ``old`` (killed), so it can be revived."""
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        while time.monotonic() < deadline:
+            handle = self._live(name)
+            if handle is None or handle._actor_id != old._actor_id:
+                return
+            time.sleep(0.01)
+        raise InfrastructureError(f"the name {name!r} was not released by its dead actor",
+                                  "release-timeout")
+
+    # -- commands --------------------------------------------------------------------------
+    def create(self, name: str, balance: Decimal, min_balance: Decimal, op_id: str,
+               kind: str | None = None) -> dict[str, Any]:
+        return self.call(name, "open", op_id, balance, min_balance, kind, creating=True)
+
+    def deposit(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
+        return self.call(name, "deposit", op_id, amount)
+
+    def withdraw(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
+        return self.call(name, "withdraw", op_id, amount)
+
+    def balance(self, name: str) -> dict[str, Any]:
+        return self.call(name, "summary")
+
+    def stored(self, name: str) -> dict[str, Any]:
+        """The account as storage alone knows it (no actor involved)."""
+        return self.storage.store_for(name).load(name).summary()
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account with its actor, asking the live ones all at once."""
+        live = {entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
+                if entry["namespace"] == self.namespace}
+        names = self.storage.names()
+        pending = {}
+        for name in names:
+            handle = self._live(name) if name in live else None
+            if handle is not None:
+                pending[name] = (handle, handle.summary.remote(), handle.process.remote())
+        rows = []
+        for name in names:
+            if name not in pending:
+                rows.append({**self.stored(name), "actor": dict(INACTIVE)})
+                continue
+            handle, summary_ref, process_ref = pending[name]
+            try:
+                summary, process = ray.get([summary_ref, process_ref], timeout=CALL_TIMEOUT_S)
+            except RayTaskError as error:
+                raise unwrap(error) from None
+            info = describe(handle)
+            rows.append({**summary, "actor": info, "calls": process["calls"]})
+        return rows
+
+    def history(self, name: str, limit: int | None = None) -> dict[str, Any]:
+        events = self.storage.store_for(name).events(name)
+        if limit is not None:
+            events = events[-limit:] if limit else []
+        return {"name": name, "events": [event.to_record() for event in events]}
+
+    def kill(self, name: str, restart: bool) -> dict[str, Any]:
+        """Kill the account's actor process; with ``restart`` wait for Ray to bring it back."""
+        handle = self._live(name) if not restart else self.actor(name)
+        if handle is None:
+            before = {**self.stored(name), "actor": dict(INACTIVE)}
+            return {"name": name, "before": before, "after": before, "restarted": False,
+                    "recovered": True}
+        before = {**self.call(name, "summary"), "actor": describe(handle)}
+        if restart:
+            ray.kill(handle, no_restart=False)
+            info = self._await_restart(handle, before["actor"]["pid"])
+            after = {**self.call(name, "summary"), "actor": info}
+        else:
+            ray.kill(handle, no_restart=True)
+            self._await_release(name, handle)
+            after = {**self.stored(name), "actor": dict(INACTIVE)}
+        recovered = (after["balance"], after["min_balance"]) == (
+            before["balance"], before["min_balance"])
+        return {"name": name, "before": before, "after": after, "restarted": restart,
+                "recovered": recovered}
+
+    def _await_restart(self, handle: ray.actor.ActorHandle, old_pid: int | None) -> dict:
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while time.monotonic() < deadline:
+            info = describe(handle)
+            if info["state"] == "ALIVE" and info["pid"] not in (None, old_pid):
+                return info
+            time.sleep(0.02)
+        raise InfrastructureError(f"actor did not come back within {RESTART_WAIT_S:.0f}s",
+                                  "restart-timeout")
+
+    def verify(self, name: str | None = None) -> dict[str, Any]:
+        """Rebuild each account from storage alone and compare it with its live actor."""
+        names = [name] if name is not None else self.storage.names()
+        if name is not None and not self.storage.exists(name):
+            raise AccountNotFound(f"no account named {name!r}")
+        mismatches = []
+        for each in names:
+            store = Storage(self.home, self.namespace).store_for(each)  # no cached state
+            stored = store.load(each)
+            store.events(each)  # the whole journal must read back, not only its tail
+            handle = self._live(each)
+            if handle is None:
+                continue
+            live = self.call(each, "summary")
+            if (live["balance"], live["min_balance"]) != (stored.balance, stored.min_balance):
+                mismatches.append({"name": each, "stored": stored.balance,
+                                   "live": live["balance"]})
+        return {"ok": not mismatches, "checked": len(names), "mismatches": mismatches}
+
+    def remove(self, name: str) -> None:
+        """Kill an account's actor for good and delete its storage (demo and simulator)."""
+        handle = self._live(name)
+        if handle is not None:
+            ray.kill(handle, no_restart=True)
+            self._await_release(name, handle)
+        self.storage.store_for(name).delete(name)
+
+
+def describe(handle: ray.actor.ActorHandle) -> dict[str, Any]:
+    """The actor's state, pid, node and restart count, as Ray's control store knows them.
+
+    Read from the GCS actor table (``ray._private.state``) because the public state API
+    needs the dashboard, which the embedded cluster does not run.
+    """
+    from ray._private import state
+
+    entry = state.actors(handle._actor_id.hex())
+    return {
+        "state": _STATES.get(entry.get("State", ""), "DEAD"),
+        "pid": entry.get("Pid") or None,
+        "node_id": (entry.get("Address") or {}).get("NodeID") or None,
+        "restarts": int(entry.get("NumRestarts", 0)),
+    }

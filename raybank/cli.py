@@ -1,0 +1,356 @@
+"""The `raybank` command line: parse, call the bank, render. Nothing else lives here.
+
+Ray is imported only by commands that talk to actors, so `raybank --help`, `up`, `down`
+and `status` answer without paying for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+
+import typer
+
+from raybank.errors import BankError, InvalidInput
+from raybank.identifiers import new_op_id, validate_name, validate_op_id
+from raybank.money import parse_amount, parse_balance
+
+if TYPE_CHECKING:
+    from raybank.bank import Bank
+    from raybank.render import Renderer
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    help="A banking simulator on Ray actors: every account is a named, detached actor "
+         "whose state survives crashes, kills and restarts.",
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+OpIdOption = Annotated[Optional[str], typer.Option(
+    "--op-id", help="Idempotency key: repeating it applies the command once. Default: new UUID.")]
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    address: str | None
+    namespace: str
+
+
+class Invocation:
+    """One command's run: its output streams, its bank connection, its exit."""
+
+    def __init__(self, ctx: typer.Context, json_mode: bool) -> None:
+        from raybank.render import Renderer
+
+        self.settings: Settings = ctx.obj
+        # Ray and its C++ core may write to fd 1. Keep the real stdout for our output only
+        # and point fd 1 at stderr, so no log line can ever reach a script reading stdout.
+        self.stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        self.renderer: Renderer = Renderer(json_mode, self.stdout, sys.stderr)
+        self._bank: Bank | None = None
+
+    def bank(self, namespace: str | None = None) -> Bank:
+        """Attach to the cluster (starting the embedded one if needed) on first use."""
+        if self._bank is None:
+            from raybank.cluster import Home, attach
+
+            home = Home(self.settings.home).ensure()
+            attach(home, self.settings.address, self.settings.namespace)
+            from raybank.bank import Bank  # imports Ray: only after attach set its auth
+
+            self._bank = Bank(home.path, namespace or self.settings.namespace)
+        return self._bank
+
+    def finish(self, view: str, payload: dict[str, Any], exit_code: int = 0) -> NoReturn:
+        self.renderer.result(view, payload)
+        self.exit(exit_code)
+
+    def fail(self, error: BankError) -> NoReturn:
+        self.renderer.error(error)
+        self.exit(error.exit_code)
+
+    def exit(self, code: int) -> NoReturn:
+        self.stdout.flush()
+        sys.stderr.flush()
+        if self._bank is not None:
+            # Every result has been awaited; skip Ray's ~0.8 s teardown at interpreter exit.
+            os._exit(code)
+        raise typer.Exit(code)
+
+
+def run(ctx: typer.Context, json_mode: bool, action: Any) -> NoReturn:
+    """Run ``action(invocation)``, mapping every BankError to its output and exit code."""
+    invocation = Invocation(ctx, json_mode)
+    try:
+        action(invocation)
+    except BankError as error:
+        invocation.fail(error)
+    raise AssertionError("a command must finish or fail")
+
+
+def op_id_or_new(op_id: str | None) -> str:
+    return new_op_id() if op_id is None else validate_op_id(op_id)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[Path, typer.Option(
+        "--home", envvar="RAYBANK_HOME", help="Where raybank keeps its data.",
+        show_default="~/.raybank")] = Path("~/.raybank"),
+    address: Annotated[Optional[str], typer.Option(
+        "--address", envvar="RAY_ADDRESS",
+        help="Attach to this Ray cluster (host:port) instead of the embedded one.")] = None,
+    namespace: Annotated[str, typer.Option(
+        "--namespace", envvar="RAYBANK_NAMESPACE", help="Ray namespace of the accounts.")
+    ] = "raybank",
+) -> None:
+    ctx.obj = Settings(home=home.expanduser().absolute(), address=address or None,
+                       namespace=namespace)
+
+
+# -- cluster ------------------------------------------------------------------------------
+@app.command()
+def up(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Start raybank's embedded local Ray cluster if it is not running.
+
+    Example: raybank up
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.cluster import Home
+        from raybank.cluster import up as start
+
+        record, started = start(Home(inv.settings.home).ensure())
+        inv.finish("up", {"address": record.address, "namespace": inv.settings.namespace,
+                          "started": started})
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def down(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Stop the cluster raybank started, and no other. Account data stays on disk.
+
+    Example: raybank down
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.cluster import Home
+        from raybank.cluster import down as stop
+
+        inv.finish("down", {"stopped": stop(Home(inv.settings.home).ensure())})
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def status(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Show whether the cluster runs and how many accounts the namespace holds.
+
+    Example: raybank status --json
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.cluster import Home, answers, running_record
+        from raybank.storage import Storage
+
+        settings = inv.settings
+        home = Home(settings.home).ensure()
+        if settings.address:
+            address = settings.address if answers(settings.address) else None
+        else:
+            record = running_record(home)
+            address = record.address if record else None
+        accounts = len(Storage(home.path, settings.namespace).names())
+        inv.finish("status", {"running": address is not None, "address": address,
+                              "namespace": settings.namespace, "accounts": accounts})
+
+    run(ctx, json_, action)
+
+
+# -- accounts -----------------------------------------------------------------------------
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: str,
+    balance: Annotated[str, typer.Option(help="Opening balance.")] = "0.00",
+    min_balance: Annotated[str, typer.Option(
+        "--min-balance", help="Lowest allowed balance; negative is an overdraft limit.")
+    ] = "0.00",
+    storage: Annotated[Optional[str], typer.Option(
+        help="Storage format for this account: journal (default) or snapshot.")] = None,
+    op_id: OpIdOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Open an account.
+
+    Example: raybank create alice --balance 100.00 --min-balance 20.00
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.storage import STORAGE_KINDS
+
+        account = validate_name(name)
+        opening = parse_balance(balance, what="opening balance")
+        minimum = parse_balance(min_balance, what="minimum balance", allow_negative=True)
+        if storage is not None and storage not in STORAGE_KINDS:
+            raise InvalidInput(f"invalid storage {storage!r}: use one of "
+                               f"{', '.join(STORAGE_KINDS)}", "invalid-option")
+        op = op_id_or_new(op_id)
+        inv.finish("account", inv.bank().create(account, opening, minimum, op, storage))
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def deposit(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = None,
+            json_: JsonOption = False) -> None:
+    """Add money to an account.
+
+    Example: raybank deposit alice 25.50
+    """
+    def action(inv: Invocation) -> None:
+        args = validate_name(name), parse_amount(amount), op_id_or_new(op_id)
+        inv.finish("account", inv.bank().deposit(*args))
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def withdraw(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = None,
+             json_: JsonOption = False) -> None:
+    """Take money from an account; it may not fall below its minimum balance.
+
+    Example: raybank withdraw alice 10.00
+    """
+    def action(inv: Invocation) -> None:
+        args = validate_name(name), parse_amount(amount), op_id_or_new(op_id)
+        inv.finish("account", inv.bank().withdraw(*args))
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def balance(ctx: typer.Context, name: str, json_: JsonOption = False) -> None:
+    """Show an account's balance.
+
+    Example: raybank balance alice
+    """
+    def action(inv: Invocation) -> None:
+        account = validate_name(name)
+        inv.finish("account", inv.bank().balance(account))
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def accounts(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """List every account with its actor: state, pid, node, restarts and calls.
+
+    Example: raybank accounts
+    """
+    def action(inv: Invocation) -> None:
+        inv.finish("accounts", {"accounts": inv.bank().accounts()})
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def kill(
+    ctx: typer.Context,
+    name: str,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="Let Ray restart the actor; it restores its state from storage.")
+    ] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Kill an account's actor process and show the account before and after.
+
+    Without --restart the actor stays dead (INACTIVE) until a command needs it again.
+    Example: raybank kill alice --restart
+    """
+    def action(inv: Invocation) -> None:
+        account = validate_name(name)
+        inv.finish("kill", inv.bank().kill(account, restart))
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    name: str,
+    limit: Annotated[Optional[int], typer.Option(
+        min=0, help="Show only the last N events (still oldest first).")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Show an account's event journal, oldest first.
+
+    Example: raybank history alice --limit 10
+    """
+    def action(inv: Invocation) -> None:
+        account = validate_name(name)
+        inv.finish("history", inv.bank().history(account, limit))
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] = None,
+           json_: JsonOption = False) -> None:
+    """Rebuild accounts from storage alone and compare them with their live actors.
+
+    Exits 1 if any account differs. Example: raybank verify
+    """
+    def action(inv: Invocation) -> None:
+        account = None if name is None else validate_name(name)
+        result = inv.bank().verify(account)
+        inv.finish("verify", result, 0 if result["ok"] else 1)
+
+    run(ctx, json_, action)
+
+
+@app.command()
+def demo(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """A guided tour in a private namespace: accounts, a refusal, a kill and a recovery.
+
+    Example: raybank demo
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.demo import DEMO_PREFIX, run_demo
+
+        namespace = f"{DEMO_PREFIX}{new_op_id()[:8]}"
+        result = run_demo(inv.bank(namespace), inv.settings.home)
+        inv.finish("demo", result, 0 if result["ok"] else 1)
+
+    run(ctx, json_, action)
+
+
+def main() -> None:
+    """Console entry point: usage errors become exit 2 (as JSON when --json was given)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as done:
+        code = done.exit_code
+    except typer.Abort:
+        code = 130
+    except Exception as error:
+        # Typer's usage errors (its own copy of click's) carry exit code 2 and a message.
+        if getattr(error, "exit_code", None) != 2 or not hasattr(error, "format_message"):
+            raise
+        show_usage_error(error)
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def show_usage_error(error: Exception) -> None:
+    if "--json" in sys.argv:
+        from raybank.render import to_json
+
+        message = error.format_message()  # type: ignore[attr-defined]
+        sys.stdout.write(to_json({"error": {"code": "invalid-input", "message": message}}) + "\n")
+    else:
+        error.show()  # type: ignore[attr-defined]

@@ -1,0 +1,74 @@
+"""`raybank demo`: a guided tour that checks itself, in a namespace of its own.
+
+Each step is a real command on real actors; the demo records what each returned and whether
+that was what a careful bank must do. It never touches the user's accounts and removes its
+own afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raybank.errors import BankError
+from raybank.identifiers import new_op_id
+
+if TYPE_CHECKING:
+    from raybank.bank import Bank
+
+DEMO_PREFIX = "raybank-demo-"
+ALICE, BOB = "alice", "bob"
+
+
+def run_demo(bank: Bank, home: Path) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = []
+
+    def step(command: str, view: str, call: Callable[[], dict[str, Any]],
+             expect: Callable[[dict[str, Any]], bool] | None = None,
+             refused_with: str | None = None) -> dict[str, Any] | None:
+        record: dict[str, Any] = {"command": command, "view": view}
+        try:
+            result = call()
+            record["result"] = result
+            record["ok"] = refused_with is None and (expect is None or expect(result))
+        except BankError as error:
+            record["error"] = {"code": error.code, "message": error.message}
+            record["ok"] = error.code == refused_with
+            result = None
+        steps.append(record)
+        return result
+
+    def balance_is(amount: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda result: result["balance"] == Decimal(amount)
+
+    try:
+        step(f"create {ALICE} --balance 100.00 --min-balance 20.00", "account",
+             lambda: bank.create(ALICE, Decimal("100.00"), Decimal("20.00"), new_op_id()),
+             balance_is("100.00"))
+        step(f"create {BOB}", "account",
+             lambda: bank.create(BOB, Decimal("0.00"), Decimal("0.00"), new_op_id()),
+             balance_is("0.00"))
+        step(f"deposit {ALICE} 50.00", "account",
+             lambda: bank.deposit(ALICE, Decimal("50.00"), new_op_id()), balance_is("150.00"))
+        step(f"withdraw {ALICE} 30.00", "account",
+             lambda: bank.withdraw(ALICE, Decimal("30.00"), new_op_id()), balance_is("120.00"))
+        step(f"withdraw {ALICE} 500.00", "account",
+             lambda: bank.withdraw(ALICE, Decimal("500.00"), new_op_id()),
+             refused_with="insufficient-funds")
+        step(f"kill {ALICE} --restart", "kill", lambda: bank.kill(ALICE, restart=True),
+             lambda result: result["recovered"] and result["after"]["balance"] == Decimal("120.00"))
+        step(f"balance {ALICE}", "account", lambda: bank.balance(ALICE), balance_is("120.00"))
+        step("accounts", "accounts", lambda: {"accounts": bank.accounts()},
+             lambda result: len(result["accounts"]) == 2)
+    finally:
+        for name in (ALICE, BOB):
+            try:
+                bank.remove(name)
+            except BankError:
+                pass  # best effort: the namespace folder goes below anyway
+        shutil.rmtree(bank.storage.root.parent, ignore_errors=True)
+    return {"namespace": bank.namespace, "steps": steps,
+            "ok": all(step["ok"] for step in steps)}

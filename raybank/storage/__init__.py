@@ -1,0 +1,47 @@
+"""Where accounts live on disk: one interface, two formats, one folder per namespace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from raybank.storage.base import AccountStore, account_name, folder_name
+from raybank.storage.journal import DEFAULT_SNAPSHOT_EVERY, JournalStore
+from raybank.storage.pickled import PickledStateStore, load_or_create_key
+
+STORAGE_KINDS = ("journal", "snapshot")
+
+
+class Storage:
+    """The accounts of one namespace, whichever format each was created in.
+
+    New accounts use ``default_kind``; an existing account is read by the store whose
+    marker file its folder holds, so both formats live side by side.
+    """
+
+    def __init__(self, home: Path, namespace: str, default_kind: str = "journal") -> None:
+        self.root = home / "namespaces" / folder_name(namespace) / "accounts"
+        snapshot_every = int(os.environ.get("RAYBANK_SNAPSHOT_EVERY", DEFAULT_SNAPSHOT_EVERY))
+        self.stores: dict[str, AccountStore] = {
+            "journal": JournalStore(self.root, snapshot_every=snapshot_every),
+            "snapshot": PickledStateStore(self.root, load_or_create_key(home / "secret.key")),
+        }
+        self.default = self.stores[default_kind]
+
+    def store_for(self, name: str) -> AccountStore:
+        for store in self.stores.values():
+            if store.owns(name):
+                return store
+        return self.default
+
+    def exists(self, name: str) -> bool:
+        return self.default.exists(name)
+
+    def names(self) -> list[str]:
+        """Every account of the namespace, sorted; hidden staging folders are skipped."""
+        names = (account_name(entry.name) for entry in self.root.iterdir()
+                 if entry.is_dir() and not entry.name.startswith("."))
+        return sorted(name for name in names if name)
+
+
+__all__ = ["AccountStore", "JournalStore", "PickledStateStore", "Storage", "STORAGE_KINDS"]

@@ -1,0 +1,111 @@
+"""The storage interface: where an account's events live, whatever the file format.
+
+An account is a folder under its namespace's root, named by the hex encoding of the account
+name: reversible, case-safe on any filesystem, and unable to escape the root whatever the
+name. A folder appears only by an atomic rename once the account's first event is durable, so
+"the folder exists" means "the account exists"; a folder without its state is damage, never a
+reason to start afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from raybank.account import Account, Event
+from raybank.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.storage.files import contained, fsync_dir, private_dir
+
+
+def folder_name(name: str) -> str:
+    return name.encode("utf-8").hex()
+
+
+def account_name(folder: str) -> str | None:
+    """The account name a folder stands for, or None for anything else in the root."""
+    try:
+        return bytes.fromhex(folder).decode("utf-8")
+    except ValueError:
+        return None
+
+
+class AccountStore(ABC):
+    """Durable home of the accounts of one namespace.
+
+    Implementations decide the format; they all promise that ``append`` returns only once
+    the event is on disk, that ``load`` rebuilds exactly the acknowledged state or raises,
+    and that they never assume one account is one process forever.
+    """
+
+    kind: str
+    marker: str  # the file inside an account folder that says this store owns it
+
+    def __init__(self, root: Path) -> None:
+        self.root = private_dir(root)
+
+    # -- layout ----------------------------------------------------------------------------
+    def folder(self, name: str) -> Path:
+        return contained(self.root, self.root / folder_name(name))
+
+    def exists(self, name: str) -> bool:
+        return self.folder(name).is_dir()
+
+    def owns(self, name: str) -> bool:
+        return (self.folder(name) / self.marker).exists()
+
+    def create(self, account: Account, event: Event) -> None:
+        """Write an account's first event and publish its folder in one atomic rename."""
+        staging = self.root / f".new-{folder_name(account.name)}-{secrets.token_hex(4)}"
+        try:
+            private_dir(staging)
+            self._write_initial(staging, account, event)
+            fsync_dir(staging)
+            os.rename(staging, self.folder(account.name))
+            fsync_dir(self.root)
+        except OSError as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if self.exists(account.name):
+                raise RuleViolation(f"account {account.name!r} already exists",
+                                    "account-exists") from error
+            raise StorageError(f"cannot create {self.folder(account.name)}: {error}",
+                               "storage-unwritable") from error
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def delete(self, name: str) -> None:
+        """Remove an account's folder (the simulator and the demo clean up with it)."""
+        shutil.rmtree(self.folder(name), ignore_errors=True)
+
+    def missing(self, name: str) -> AccountNotFound | StorageError:
+        """The right error for an account whose state cannot be found."""
+        folder = self.folder(name)
+        if not folder.is_dir():
+            return AccountNotFound(f"no account named {name!r}")
+        return StorageError(
+            f"state of account {name!r} is missing: expected {folder / self.marker}",
+            "storage-missing",
+        )
+
+    # -- what each format implements -------------------------------------------------------
+    @abstractmethod
+    def _write_initial(self, folder: Path, account: Account, event: Event) -> None:
+        """Write the state of a new account (after its first event) into ``folder``."""
+
+    @abstractmethod
+    def load(self, name: str, *, repair: bool = False) -> Account:
+        """Rebuild the acknowledged state. ``repair`` lets the single writer drop a torn tail."""
+
+    @abstractmethod
+    def append(self, account: Account, event: Event) -> None:
+        """Make ``event`` durable; ``account`` is the state with the event already applied."""
+
+    @abstractmethod
+    def events(self, name: str) -> list[Event]:
+        """Every event of the account, oldest first, read from storage alone."""
+
+    def close(self, name: str) -> None:
+        """Release whatever the store holds open for ``name``."""

@@ -1,0 +1,68 @@
+"""Durable, private file operations: the only place raybank touches the disk directly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from raybank.errors import StorageError
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by this user only; tighten it if it exists."""
+    try:
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(PRIVATE_DIR)
+    except OSError as error:
+        raise StorageError(f"cannot create data folder {path}: {error.strerror}",
+                           "storage-unwritable") from error
+    return path
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` survive a crash."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new, never half."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {error.strerror}", "storage-unwritable") from error
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a file, turning any OS error into a StorageError that names it."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise StorageError(f"cannot read {path}: {error.strerror}", "storage-unreadable") from error
+
+
+def contained(root: Path, child: Path) -> Path:
+    """Refuse any path that would leave ``root`` (defence in depth behind name rules)."""
+    resolved_root = root.resolve()
+    resolved = child.resolve()
+    if resolved != resolved_root and resolved_root not in resolved.parents:
+        raise StorageError(f"refusing path {child} outside the data folder {root}",
+                           "storage-unsafe-path")
+    return child

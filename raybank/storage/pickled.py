@@ -1,0 +1,108 @@
+"""The whole-state backend: the seed's cloudpickle file, made safe.
+
+The book chapter saves each account as one cloudpickled dict. This keeps that format and
+fixes its corner cuts: writes are atomic and fsync'd, a missing or damaged file is an error
+(never a fresh account), paths come from encoded names, and -- because unpickling runs code --
+nothing is unpickled unless its HMAC-SHA256, keyed by a secret only this user can read,
+proves raybank wrote it. That makes the key file the trust boundary: anyone who can read
+the key (or write into the data folder *and* read it) can make raybank run code.
+
+Every change rewrites the whole state, history included, so a write costs O(history):
+fine for small accounts, and the reason the journal is the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+
+import cloudpickle
+
+from raybank.account import Account, Event, from_snapshot, to_snapshot
+from raybank.errors import StorageError
+from raybank.storage.base import AccountStore
+from raybank.storage.files import PRIVATE_FILE, read_bytes, write_atomically
+
+MAGIC = b"raybank-state-v1\n"
+KEY_BYTES = 32
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The per-home signing key; created once, readable by this user only."""
+    if not path.exists():
+        write_atomically(path, secrets.token_bytes(KEY_BYTES))
+    key = read_bytes(path)
+    if len(key) != KEY_BYTES:
+        raise StorageError(f"signing key {path} is damaged", "storage-corrupt")
+    if path.stat().st_mode & 0o077:
+        path.chmod(PRIVATE_FILE)
+    return key
+
+
+class PickledStateStore(AccountStore):
+    kind = "snapshot"
+    marker = "state.pickle"
+
+    def __init__(self, root: Path, key: bytes) -> None:
+        super().__init__(root)
+        self._key = key
+        self._events: dict[str, list[Event]] = {}
+
+    def _seal(self, account: Account, events: list[Event]) -> bytes:
+        payload = cloudpickle.dumps(
+            {"account": to_snapshot(account), "events": [e.to_record() for e in events]}
+        )
+        signature = hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode("ascii")
+        return MAGIC + signature + b"\n" + payload
+
+    def _write_initial(self, folder: Path, account: Account, event: Event) -> None:
+        write_atomically(folder / self.marker, self._seal(account, [event]))
+        self._events[account.name] = [event]
+
+    def append(self, account: Account, event: Event) -> None:
+        if event.seq == 1:
+            self.create(account, event)
+            return
+        events = self._events.get(account.name)
+        if events is None:
+            events = self.events(account.name)
+        events = [*events, event]
+        write_atomically(self.folder(account.name) / self.marker, self._seal(account, events))
+        self._events[account.name] = events
+
+    def _open(self, name: str) -> tuple[Account, list[Event]]:
+        path = self.folder(name) / self.marker
+        if not path.is_file():
+            raise self.missing(name)
+        data = read_bytes(path)
+        header, _, payload = data[len(MAGIC):].partition(b"\n")
+        expected = hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode("ascii")
+        if not data.startswith(MAGIC) or not hmac.compare_digest(header, expected):
+            raise StorageError(
+                f"{path} is corrupt or was not written by this raybank home (bad signature); "
+                "refusing to unpickle it",
+                "storage-corrupt",
+            )
+        try:
+            state = cloudpickle.loads(payload)
+            account = from_snapshot(state["account"])
+            events = [Event.from_record(record) for record in state["events"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise StorageError(f"{path} holds malformed state: {error}",
+                               "storage-corrupt") from error
+        if account.name != name or (events and events[-1].seq != account.seq):
+            raise StorageError(f"{path} does not hold the state of {name!r}", "storage-corrupt")
+        return account, events
+
+    def load(self, name: str, *, repair: bool = False) -> Account:
+        account, events = self._open(name)
+        self._events[name] = events
+        return account
+
+    def events(self, name: str) -> list[Event]:
+        return self._open(name)[1]
+
+    def close(self, name: str) -> None:
+        self._events.pop(name, None)

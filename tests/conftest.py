@@ -1,0 +1,104 @@
+"""Shared fixtures: one real Ray cluster per test session, a fresh home and namespace per test.
+
+The session cluster is raybank's own embedded cluster, started by the real CLI in a temporary
+home (free ports, token auth) and stopped by `raybank down` at the end -- never `ray stop`.
+Each test then gets its own RAYBANK_HOME that *finds* that cluster (a copy of its record and
+token) and its own namespace, so tests share the cost of `ray start` but not each other's
+accounts or data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CLI_TIMEOUT_S = 240
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Raybank:
+    """Runs the real `raybank` command with one home and namespace."""
+
+    home: Path
+    namespace: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+        env.update(RAYBANK_HOME=str(self.home), RAYBANK_NAMESPACE=self.namespace,
+                   **self.extra_env)
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "raybank", *args]
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = CLI_TIMEOUT_S
+                 ) -> Result:
+        done = subprocess.run(self.command(*args), env=self.env, capture_output=True,
+                              text=True, input=input, timeout=timeout)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def json(self, *args: str, expect: int = 0) -> Any:
+        """Run with --json, check the exit code, and return the one JSON object."""
+        result = self(*args, "--json")
+        assert result.code == expect, (result.code, result.stdout, result.stderr[-2000:])
+        return result.json
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+
+def start_cluster(home: Path) -> Raybank:
+    bank = Raybank(home=home, namespace="raybank")
+    up = bank.json("up")
+    assert up["started"] is True
+    return bank
+
+
+def stop_cluster(bank: Raybank) -> None:
+    result = bank("down", "--json")
+    assert result.code == 0, result.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Raybank]:
+    """raybank's embedded cluster, started once for the whole session."""
+    bank = start_cluster(tmp_path_factory.mktemp("session-home"))
+    try:
+        yield bank
+    finally:
+        stop_cluster(bank)
+
+
+@pytest.fixture
+def raybank(session_cluster: Raybank, tmp_path: Path) -> Raybank:
+    """A fresh home and namespace attached to the session's cluster."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    for name in ("cluster.json", "cluster.token"):
+        shutil.copy2(session_cluster.home / name, home / name)
+    return Raybank(home=home, namespace=f"test-{uuid.uuid4().hex[:12]}")
