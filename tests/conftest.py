@@ -72,6 +72,16 @@ class Raybank:
                                 stderr=subprocess.PIPE, text=True)
 
 
+def wait_all(processes: list[subprocess.Popen[str]], timeout: float = CLI_TIMEOUT_S
+             ) -> list[Result]:
+    """Wait for processes started with ``Raybank.popen``, closing their pipes."""
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=timeout)
+        results.append(Result(process.returncode, stdout, stderr))
+    return results
+
+
 def start_cluster(home: Path) -> Raybank:
     bank = Raybank(home=home, namespace="raybank")
     up = bank.json("up")

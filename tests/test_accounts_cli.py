@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.conftest import wait_all
+
 pytestmark = pytest.mark.ray
 
 
@@ -88,7 +90,7 @@ def test_kill_minus_nine_from_outside_loses_nothing(raybank):
 def test_concurrent_withdrawals_never_pass_the_minimum(raybank):
     raybank.json("create", "hank", "--balance", "100.00", "--min-balance", "10.00")
     processes = [raybank.popen("withdraw", "hank", "10.00", "--json") for _ in range(20)]
-    codes = [process.wait(timeout=240) for process in processes]
+    codes = [result.code for result in wait_all(processes)]
     assert sorted(codes) == [0] * 9 + [1] * 11
     assert raybank.json("balance", "hank")["balance"] == "10.00"
 
@@ -96,7 +98,7 @@ def test_concurrent_withdrawals_never_pass_the_minimum(raybank):
 def test_concurrent_creates_of_one_name_have_one_winner(raybank):
     processes = [raybank.popen("create", "ivy", "--balance", f"{n}.00", "--json")
                  for n in range(1, 5)]
-    outcomes = [(process.wait(timeout=240), process.stdout.read()) for process in processes]
+    outcomes = [(result.code, result.stdout) for result in wait_all(processes)]
     assert sorted(code for code, _ in outcomes) == [0, 1, 1, 1]
     winner = next(out for code, out in outcomes if code == 0)
     balance = raybank.json("balance", "ivy")["balance"]
