@@ -21,6 +21,7 @@ import ray
 from raybank import account as domain
 from raybank.account import Account, AppliedOp, Event
 from raybank.errors import AccountNotFound, BankError, InfrastructureError
+from raybank.faults import crash_point
 from raybank.storage import Storage
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +43,8 @@ class AccountActor:
 
     def __init__(self, home: str, namespace: str, name: str) -> None:
         self._name = name
-        self._storage = Storage(Path(home), namespace)
+        self._home = Path(home)
+        self._storage = Storage(self._home, namespace)
         self._store = self._storage.store_for(name)
         self._account: Account | None = None
         self._calls: Counter[str] = Counter()
@@ -69,6 +71,7 @@ class AccountActor:
             return account.answer_for(earlier)
         event = decide(account)
         account.apply(event)
+        crash_point(self._home, "before-append", self._name)
         try:
             self._store.append(account, event)
         except BaseException:
@@ -77,6 +80,7 @@ class AccountActor:
             self._store.close(self._name)
             raise
         self._account = account
+        crash_point(self._home, "after-append", self._name)
         return account.summary()
 
     # -- commands --------------------------------------------------------------------------

@@ -15,8 +15,8 @@ MAX_AMOUNT = Decimal("1000000000000.00")
 ZERO = Decimal("0.00")
 
 # Plain decimal notation only: no exponent, sign, grouping or special values.
-_AMOUNT = re.compile(r"\d{1,13}(\.\d{1,2})?")
-_SIGNED_AMOUNT = re.compile(r"-?\d{1,13}(\.\d{1,2})?")
+_AMOUNT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
+_SIGNED_AMOUNT = re.compile(r"-?[0-9]{1,13}(\.[0-9]{1,2})?")
 
 
 def parse_amount(text: str) -> Decimal:

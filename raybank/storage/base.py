@@ -109,3 +109,6 @@ class AccountStore(ABC):
 
     def close(self, name: str) -> None:
         """Release whatever the store holds open for ``name``."""
+
+    def close_all(self) -> None:
+        """Release everything the store holds open."""

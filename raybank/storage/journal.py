@@ -84,6 +84,10 @@ class JournalStore(AccountStore):
         if writer is not None:
             writer.close()
 
+    def close_all(self) -> None:
+        for name in list(self._writers):
+            self.close(name)
+
     def _snapshot(self, account: Account, offset: int) -> None:
         folder = self.folder(account.name)
         data = frame({"format": 1, "offset": offset, "account": to_snapshot(account)})

@@ -1,0 +1,33 @@
+"""Fault injection, a testing aid: make an actor process die at a named step, once.
+
+A fault is armed by creating the empty file ``<home>/faults/<step>--<subject>``; the process
+that reaches that step for that subject removes the file (so it fires once) and exits at
+once, exactly as a crash would. Nothing in normal use creates that folder. Files rather than
+environment variables, because actor processes inherit the cluster's environment, not the
+caller's. The cost when nothing is armed is one failed ``unlink`` per step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FAULTS_DIR = "faults"
+
+
+def arm(home: Path, step: str, subject: str) -> Path:
+    """Arm a fault (tests call this); returns the marker file."""
+    folder = home / FAULTS_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    marker = folder / f"{step}--{subject}"
+    marker.touch(mode=0o600)
+    return marker
+
+
+def crash_point(home: Path, step: str, subject: str) -> None:
+    """Die here if a fault is armed for this step and subject."""
+    try:
+        (home / FAULTS_DIR / f"{step}--{subject}").unlink()
+    except FileNotFoundError:
+        return
+    os._exit(17)
