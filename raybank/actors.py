@@ -20,9 +20,10 @@ import ray
 
 from raybank import account as domain
 from raybank.account import Account, AppliedOp, Event
-from raybank.errors import AccountNotFound, BankError, InfrastructureError
+from raybank.errors import AccountNotFound, BankError
 from raybank.faults import crash_point
 from raybank.storage import Storage
+from raybank.storage.base import AccountStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,14 +45,23 @@ class AccountActor:
     def __init__(self, home: str, namespace: str, name: str) -> None:
         self._name = name
         self._home = Path(home)
+        self._namespace = namespace
         self._storage = Storage(self._home, namespace)
-        self._store = self._storage.store_for(name)
+        self._store = self._reach(self._storage.store_for(name))
         self._account: Account | None = None
         self._calls: Counter[str] = Counter()
         try:
             self._current()
         except BankError:
             pass  # reported by the first call that needs the state, and retried then
+
+    def _reach(self, store: AccountStore) -> AccountStore:
+        """The store itself, or its proxy in a persistence actor if the namespace pools."""
+        if self._storage.persistence != "pool":
+            return store
+        from raybank.persistence import PooledStore
+
+        return PooledStore(store, self._home, self._namespace)
 
     def _current(self) -> Account:
         """The live state, loaded from storage on first use after a (re)start."""
@@ -88,7 +98,7 @@ class AccountActor:
     def open(self, op_id: str, balance: Decimal, min_balance: Decimal,
              kind: str | None = None) -> dict[str, Any]:
         if kind is not None and not self._current().opened:
-            self._store = self._storage.stores[kind]
+            self._store = self._reach(self._storage.stores[kind])
         return self._execute(
             op_id, domain.request(domain.CREATED, balance, min_balance=min_balance),
             lambda a: a.decide_open(op_id, balance, min_balance),
@@ -148,14 +158,6 @@ class AccountActor:
         """Let go of open files before the actor is killed for good."""
         self._store.close(self._name)
         self._account = None
-
-
-def unwrap(error: Exception) -> Exception:
-    """The BankError an actor raised, out of Ray's wrapper; anything else is infrastructure."""
-    cause = getattr(error, "cause", None)
-    if isinstance(cause, BankError):
-        return cause
-    return InfrastructureError(f"account actor failed: {cause or error}", "actor-failed")
 
 
 RemoteAccountActor = ray.remote(AccountActor)

@@ -16,8 +16,13 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayTaskError
 
-from raybank.actors import RemoteAccountActor, unwrap
-from raybank.errors import AccountNotFound, ClusterUnavailable, InfrastructureError
+from raybank.actors import RemoteAccountActor
+from raybank.errors import (
+    AccountNotFound,
+    ClusterUnavailable,
+    InfrastructureError,
+    unwrap_remote,
+)
 from raybank.storage import Storage
 
 RESTART_WAIT_S = 60.0
@@ -32,10 +37,11 @@ _STATES = {"ALIVE": "ALIVE", "RESTARTING": "RESTARTING", "DEAD": "DEAD",
 class Bank:
     """The accounts of one namespace, reached through their named, detached actors."""
 
-    def __init__(self, home: Path, namespace: str) -> None:
+    def __init__(self, home: Path, namespace: str, persistence: str | None = None) -> None:
         self.home = home
         self.namespace = namespace
         self.storage = Storage(home, namespace)
+        self.persistence = persistence  # asked for by the user; fixed per namespace
 
     # -- finding actors --------------------------------------------------------------------
     def _live(self, name: str) -> ray.actor.ActorHandle | None:
@@ -69,7 +75,7 @@ class Bank:
             try:
                 return ray.get(getattr(handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
             except RayTaskError as error:
-                raise unwrap(error) from None
+                raise unwrap_remote(error) from None
             except (ActorDiedError, ActorUnavailableError) as error:
                 if attempt:
                     raise InfrastructureError(f"account {name!r} is unavailable: {error}",
@@ -94,6 +100,7 @@ class Bank:
     # -- commands --------------------------------------------------------------------------
     def create(self, name: str, balance: Decimal, min_balance: Decimal, op_id: str,
                kind: str | None = None) -> dict[str, Any]:
+        self.storage.choose_persistence(self.persistence)
         return self.call(name, "open", op_id, balance, min_balance, kind, creating=True)
 
     def deposit(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
@@ -128,7 +135,7 @@ class Bank:
             try:
                 summary, process = ray.get([summary_ref, process_ref], timeout=CALL_TIMEOUT_S)
             except RayTaskError as error:
-                raise unwrap(error) from None
+                raise unwrap_remote(error) from None
             info = describe(handle)
             rows.append({**summary, "actor": info, "calls": process["calls"]})
         return rows

@@ -38,6 +38,7 @@ class Settings:
     home: Path
     address: str | None
     namespace: str
+    persistence: str | None
 
 
 class Invocation:
@@ -64,7 +65,8 @@ class Invocation:
             attach(home, self.settings.address, self.settings.namespace)
             from raybank.bank import Bank  # imports Ray: only after attach set its auth
 
-            self._bank = Bank(home.path, namespace or self.settings.namespace)
+            self._bank = Bank(home.path, namespace or self.settings.namespace,
+                              self.settings.persistence)
         return self._bank
 
     def finish(self, view: str, payload: dict[str, Any], exit_code: int = 0) -> NoReturn:
@@ -110,9 +112,13 @@ def main_options(
     namespace: Annotated[str, typer.Option(
         "--namespace", envvar="RAYBANK_NAMESPACE", help="Ray namespace of the accounts.")
     ] = "raybank",
+    persistence: Annotated[Optional[str], typer.Option(
+        "--persistence", envvar="RAYBANK_PERSISTENCE",
+        help="How account actors reach storage in a new namespace: direct (default) or "
+             "pool (through a few persistence actors).")] = None,
 ) -> None:
     ctx.obj = Settings(home=home.expanduser().absolute(), address=address or None,
-                       namespace=namespace)
+                       namespace=namespace, persistence=persistence)
 
 
 # -- cluster ------------------------------------------------------------------------------

@@ -65,3 +65,15 @@ class ClusterUnavailable(InfrastructureError):
     """The Ray cluster cannot be reached or started."""
 
     code = "cluster-unavailable"
+
+
+def unwrap_remote(error: Exception) -> BankError:
+    """The BankError an actor raised, out of Ray's wrapper; anything else is infrastructure.
+
+    Ray re-raises an actor's exception wrapped in a RayTaskError whose ``cause`` is the
+    original; reading the attribute keeps this module free of Ray.
+    """
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BankError):
+        return cause
+    return InfrastructureError(f"actor failed: {cause or error}", "actor-failed")

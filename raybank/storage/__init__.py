@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from raybank.errors import InvalidInput
 from raybank.storage.base import AccountStore, account_name, folder_name
+from raybank.storage.files import read_bytes, write_atomically
 from raybank.storage.journal import DEFAULT_SNAPSHOT_EVERY, JournalStore
 from raybank.storage.pickled import PickledStateStore, load_or_create_key
 
 STORAGE_KINDS = ("journal", "snapshot")
+PERSISTENCE_MODES = ("direct", "pool")
 
 
 class Storage:
@@ -20,7 +23,8 @@ class Storage:
     """
 
     def __init__(self, home: Path, namespace: str, default_kind: str = "journal") -> None:
-        self.root = home / "namespaces" / folder_name(namespace) / "accounts"
+        self.namespace_dir = home / "namespaces" / folder_name(namespace)
+        self.root = self.namespace_dir / "accounts"
         snapshot_every = int(os.environ.get("RAYBANK_SNAPSHOT_EVERY", DEFAULT_SNAPSHOT_EVERY))
         self.stores: dict[str, AccountStore] = {
             "journal": JournalStore(self.root, snapshot_every=snapshot_every),
@@ -37,6 +41,30 @@ class Storage:
     def exists(self, name: str) -> bool:
         return self.default.exists(name)
 
+    @property
+    def persistence(self) -> str:
+        """How the namespace's account actors reach storage: "direct" or through a "pool"."""
+        path = self.namespace_dir / "persistence"
+        return read_bytes(path).decode().strip() if path.exists() else "direct"
+
+    def choose_persistence(self, requested: str | None) -> str:
+        """Fix the namespace's persistence mode on first use; refuse a change later.
+
+        One mode per namespace keeps one writer per journal: an account is never written
+        both by its own actor and by a persistence actor.
+        """
+        current = self.persistence
+        if requested is None or requested == current:
+            return current
+        if requested not in PERSISTENCE_MODES:
+            raise InvalidInput(f"invalid persistence {requested!r}: use one of "
+                               f"{', '.join(PERSISTENCE_MODES)}", "invalid-option")
+        if (self.namespace_dir / "persistence").exists() or self.names():
+            raise InvalidInput(f"this namespace already uses {current} persistence; "
+                               f"choose {requested} for a new namespace", "invalid-option")
+        write_atomically(self.namespace_dir / "persistence", requested.encode())
+        return requested
+
     def names(self) -> list[str]:
         """Every account of the namespace, sorted; hidden staging folders are skipped."""
         names = (account_name(entry.name) for entry in self.root.iterdir()
@@ -44,4 +72,5 @@ class Storage:
         return sorted(name for name in names if name)
 
 
-__all__ = ["AccountStore", "JournalStore", "PickledStateStore", "Storage", "STORAGE_KINDS"]
+__all__ = ["AccountStore", "JournalStore", "PickledStateStore", "Storage", "STORAGE_KINDS",
+           "PERSISTENCE_MODES"]
