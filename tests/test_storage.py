@@ -31,6 +31,11 @@ def write_history(store: AccountStore, name: str = "alice", deposits: int = 5) -
     return account
 
 
+def records_end(data: bytes) -> int:
+    """Where a file's records stop (journals are followed by zeroed, preallocated space)."""
+    return len(data.rstrip(b"\0"))
+
+
 class StoreContract:
     """What every AccountStore promises. Subclasses say how to build one."""
 
@@ -101,7 +106,7 @@ class StoreContract:
         written = write_history(store, deposits=4)
         path = store.folder("alice") / store.marker
         data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0x01
+        data[records_end(data) // 2] ^= 0x01
         path.write_bytes(bytes(data))
         with pytest.raises(StorageError, match=str(path)):
             self.make(root).events("alice")  # what history and verify read
@@ -122,7 +127,9 @@ class TestJournalStore(StoreContract):
         write_history(self.make(root), deposits=2)
         path = self.journal(root)
         whole = path.read_bytes()
-        path.write_bytes(whole + b'1234abcd {"seq": 4, "ty')  # a crash mid-append
+        end = records_end(whole)
+        torn = b'1234abcd {"seq": 4, "ty'  # a crash in the middle of an append
+        path.write_bytes(whole[:end] + torn + whole[end + len(torn):])
         restarted = self.make(root)
         assert restarted.load("alice", repair=True).balance == D("12.50")
         assert path.read_bytes() == whole  # the writer cut the torn tail off
@@ -136,7 +143,7 @@ class TestJournalStore(StoreContract):
         write_history(self.make(root), deposits=2)
         path = self.journal(root)
         data = bytearray(path.read_bytes())
-        data[-5] ^= 0x01  # inside the final, newline-terminated record
+        data[records_end(data) - 5] ^= 0x01  # inside the final, newline-terminated record
         path.write_bytes(bytes(data))
         with pytest.raises(StorageError, match="checksum mismatch"):
             self.make(root).load("alice", repair=True)
@@ -162,6 +169,21 @@ class TestJournalStore(StoreContract):
         newest = sorted(store.folder("alice").glob("snapshot-*"))[-1]
         newest.write_bytes(newest.read_bytes().replace(b'"seq":8', b'"seq":9'))
         assert self.make(root).load("alice", repair=True).balance == D("21.25")
+
+    def test_a_record_zeroed_in_the_middle_is_corruption_not_a_torn_tail(self, root):
+        write_history(self.make(root), deposits=2)  # no snapshot: recovery reads it all
+        path = self.journal(root)
+        data = bytearray(path.read_bytes())
+        data[30] = 0  # inside the first record; complete records follow it
+        path.write_bytes(bytes(data))
+        with pytest.raises(StorageError, match="corrupt"):
+            self.make(root).load("alice", repair=True)
+
+    def test_appends_land_in_preallocated_space(self, root):
+        write_history(self.make(root), deposits=3)
+        data = self.journal(root).read_bytes()
+        assert len(data) > records_end(data)  # zeroed room for the next appends
+        assert data[:records_end(data)].count(b"\n") == 4
 
     def test_a_journal_shorter_than_its_snapshot_says_is_corrupt(self, root):
         store = self.make(root)

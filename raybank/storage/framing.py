@@ -52,10 +52,16 @@ def read_records(data: bytes, path: Path, start: int = 0) -> tuple[list[dict[str
                            f"({start} bytes)", "storage-corrupt")
     records = []
     position = start
-    while position < len(data):
+    while position < len(data) and data[position] != 0:
         newline = data.find(b"\n", position)
-        if newline == -1:
-            return records, position, True
+        zero = data.find(b"\0", position)
+        if newline == -1 or (zero != -1 and zero < newline):
+            break  # the line runs into the end or the zeros: at most a torn tail, see below
         records.append(unframe(data[position:newline], path, position))
         position = newline + 1
-    return records, position, False
+    rest = data[position:]
+    if b"\n" in rest.rstrip(b"\0"):
+        # A complete line after the stopping point means records were lost in the middle.
+        raise StorageError(f"{path} is corrupt at byte {position}: damaged record",
+                           "storage-corrupt")
+    return records, position, bool(rest.strip(b"\0"))

@@ -10,6 +10,10 @@ Recovery loads the newest good snapshot and replays only the journal after its o
 it costs at most ``snapshot_every`` events however long the history. A snapshot that fails
 its checksum is passed over for the one before it (or a full replay); the journal itself is
 the source of truth, and damage to it is an error that names the file.
+
+The journal grows in zero-filled steps and records are written into that space, so syncing
+an append changes no file metadata: ``fdatasync`` then flushes one data page instead of a
+filesystem-journal commit, several times faster on ext4 (see docs/storage.md).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 from raybank.account import Account, Event, from_snapshot, to_snapshot
 from raybank.errors import StorageError
@@ -29,6 +32,46 @@ from raybank.storage.framing import frame, read_records, unframe
 DEFAULT_SNAPSHOT_EVERY = 100
 SNAPSHOTS_KEPT = 2
 LOCK_WAIT_S = 10.0
+GROWTH_BYTES = 1 << 20
+
+
+class JournalWriter:
+    """The one appender of a journal: holds its lock, writes at its end, into zeroed space."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.fd = os.open(path, os.O_RDWR)
+        except OSError as error:
+            raise StorageError(f"cannot open {path}: {error.strerror}",
+                               "storage-unwritable") from error
+        _lock_exclusively(self.fd, path)
+        self.size = os.fstat(self.fd).st_size
+        self.end: int | None = None  # where records stop; known once the journal was read
+
+    def append(self, record: bytes) -> int:
+        """Write one record durably; returns the offset just past it."""
+        assert self.end is not None, "the journal must be read before it is appended to"
+        if self.end + len(record) > self.size:
+            self._grow(len(record))
+        os.pwrite(self.fd, record, self.end)
+        os.fdatasync(self.fd)
+        self.end += len(record)
+        return self.end
+
+    def _grow(self, at_least: int) -> None:
+        growth = max(GROWTH_BYTES, at_least)
+        os.pwrite(self.fd, bytes(growth), self.size)  # real zeros: later syncs change no size
+        os.fsync(self.fd)
+        self.size += growth
+
+    def wipe(self, start: int, length: int) -> None:
+        """Zero a torn tail so the next append starts on clean space."""
+        os.pwrite(self.fd, bytes(length), start)
+        os.fdatasync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class JournalStore(AccountStore):
@@ -38,7 +81,7 @@ class JournalStore(AccountStore):
     def __init__(self, root: Path, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
         super().__init__(root)
         self.snapshot_every = snapshot_every
-        self._writers: dict[str, BinaryIO] = {}
+        self._writers: dict[str, JournalWriter] = {}
 
     # -- writing ---------------------------------------------------------------------------
     def _write_initial(self, folder: Path, account: Account, event: Event) -> None:
@@ -54,29 +97,22 @@ class JournalStore(AccountStore):
             self.create(account, event)
             return
         writer = self._writer(account.name)
+        if writer.end is None:
+            self.load(account.name, repair=True)  # finds where the records end
         try:
-            writer.write(frame(event.to_record()))
-            writer.flush()
-            os.fsync(writer.fileno())
+            end = writer.append(frame(event.to_record()))
         except OSError as error:
             self.close(account.name)
-            raise StorageError(f"cannot append to {writer.name}: {error.strerror}",
+            raise StorageError(f"cannot append to {writer.path}: {error.strerror}",
                                "storage-unwritable") from error
         if event.seq % self.snapshot_every == 0:
-            self._snapshot(account, writer.tell())
+            self._snapshot(account, end)
 
-    def _writer(self, name: str) -> BinaryIO:
-        """The account's journal open for appending, locked against any second writer."""
+    def _writer(self, name: str) -> JournalWriter:
+        """The account's journal writer, locked against any second writer."""
         writer = self._writers.get(name)
         if writer is None:
-            path = self.folder(name) / self.marker
-            try:
-                writer = open(path, "ab")  # noqa: SIM115 - held open while the account is live
-            except OSError as error:
-                raise StorageError(f"cannot open {path}: {error.strerror}",
-                                   "storage-unwritable") from error
-            _lock_exclusively(writer)
-            self._writers[name] = writer
+            writer = self._writers[name] = JournalWriter(self.folder(name) / self.marker)
         return writer
 
     def close(self, name: str) -> None:
@@ -100,16 +136,18 @@ class JournalStore(AccountStore):
         path = self.folder(name) / self.marker
         if not path.is_file():
             raise self.missing(name)
-        if repair:
-            self._writer(name)  # take the lock before reading, so no one appends meanwhile
+        # The writer takes the lock before reading, so no one appends meanwhile.
+        writer = self._writer(name) if repair else None
         data = read_bytes(path)
         account, offset = self._newest_snapshot(name, len(data))
         records, end, torn = read_records(data, path, offset)
         _replay(account, records, path)
         if account.seq == 0:
             raise StorageError(f"{path} holds no events", "storage-corrupt")
-        if torn and repair:
-            self._drop_torn_tail(name, path, end)
+        if writer is not None:
+            if torn:
+                writer.wipe(end, len(data[end:].rstrip(b"\0")))
+            writer.end = end
         return account
 
     def events(self, name: str) -> list[Event]:
@@ -133,16 +171,6 @@ class JournalStore(AccountStore):
                 return account, offset
         return Account(name=name), 0
 
-    def _drop_torn_tail(self, name: str, path: Path, end: int) -> None:
-        writer = self._writer(name)
-        try:
-            os.truncate(writer.fileno(), end)
-            os.fsync(writer.fileno())
-        except OSError as error:
-            raise StorageError(f"cannot repair the torn tail of {path}: {error.strerror}",
-                               "storage-unwritable") from error
-
-
 def _snapshots(folder: Path) -> list[Path]:
     """Snapshot files, newest first."""
     return sorted(folder.glob("snapshot-*.json"), reverse=True)
@@ -164,17 +192,16 @@ def _replay(account: Account, records: list[dict], path: Path) -> None:
             raise StorageError(f"{path}: {error}", "storage-corrupt") from error
 
 
-def _lock_exclusively(handle: BinaryIO) -> None:
+def _lock_exclusively(fd: int, path: Path) -> None:
     """One writer per journal: wait briefly for a dying predecessor to let go."""
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                handle.close()
-                raise StorageError(f"{handle.name} is locked by another live process",
+                os.close(fd)
+                raise StorageError(f"{path} is locked by another live process",
                                    "storage-locked") from None
             time.sleep(0.05)
-
