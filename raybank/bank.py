@@ -44,7 +44,8 @@ class Bank:
         self.persistence = persistence  # asked for by the user; fixed per namespace
 
     # -- finding actors --------------------------------------------------------------------
-    def _live(self, name: str) -> ray.actor.ActorHandle | None:
+    def live_actor(self, name: str) -> ray.actor.ActorHandle | None:
+        """The account's actor if one is registered under its name (alive or restarting)."""
         try:
             return ray.get_actor(name, namespace=self.namespace)
         except ValueError:
@@ -58,7 +59,7 @@ class Bank:
         ).remote(str(self.home), self.namespace, name)
 
     def actor(self, name: str, *, creating: bool = False) -> ray.actor.ActorHandle:
-        handle = self._live(name)
+        handle = self.live_actor(name)
         if handle is not None:
             return handle
         if not creating and not self.storage.exists(name):
@@ -90,7 +91,7 @@ class Bank:
         """Wait until the name no longer points at ``old`` (killed), so it can be revived."""
         deadline = time.monotonic() + RELEASE_WAIT_S
         while time.monotonic() < deadline:
-            handle = self._live(name)
+            handle = self.live_actor(name)
             if handle is None or handle._actor_id != old._actor_id:
                 return
             time.sleep(0.01)
@@ -109,6 +110,17 @@ class Bank:
     def withdraw(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
         return self.call(name, "withdraw", op_id, amount)
 
+    def create_many(self, accounts: list[tuple[str, Decimal, Decimal, str]]
+                    ) -> list[dict[str, Any]]:
+        """Open several accounts at once: their actors start in parallel, not one by one."""
+        self.storage.choose_persistence(self.persistence)
+        refs = [self.actor(name, creating=True).open.remote(op_id, balance, minimum, None)
+                for name, balance, minimum, op_id in accounts]
+        try:
+            return ray.get(refs, timeout=CALL_TIMEOUT_S)
+        except RayTaskError as error:
+            raise unwrap_remote(error) from None
+
     def balance(self, name: str) -> dict[str, Any]:
         return self.call(name, "summary")
 
@@ -123,7 +135,7 @@ class Bank:
         names = self.storage.names()
         pending = {}
         for name in names:
-            handle = self._live(name) if name in live else None
+            handle = self.live_actor(name) if name in live else None
             if handle is not None:
                 pending[name] = (handle, handle.summary.remote(), handle.process.remote())
         rows = []
@@ -148,7 +160,7 @@ class Bank:
 
     def kill(self, name: str, restart: bool) -> dict[str, Any]:
         """Kill the account's actor process; with ``restart`` wait for Ray to bring it back."""
-        handle = self._live(name) if not restart else self.actor(name)
+        handle = self.live_actor(name) if not restart else self.actor(name)
         if handle is None:
             before = {**self.stored(name), "actor": dict(INACTIVE)}
             return {"name": name, "before": before, "after": before, "restarted": False,
@@ -187,7 +199,7 @@ class Bank:
             store = Storage(self.home, self.namespace).store_for(each)  # no cached state
             stored = store.load(each)
             store.events(each)  # the whole journal must read back, not only its tail
-            handle = self._live(each)
+            handle = self.live_actor(each)
             if handle is None:
                 continue
             live = self.call(each, "summary")
@@ -198,7 +210,7 @@ class Bank:
 
     def remove(self, name: str) -> None:
         """Kill an account's actor for good and delete its storage (demo and simulator)."""
-        handle = self._live(name)
+        handle = self.live_actor(name)
         if handle is not None:
             ray.kill(handle, no_restart=True)
             self._await_release(name, handle)

@@ -5,6 +5,10 @@ that reaches that step for that subject removes the file (so it fires once) and 
 once, exactly as a crash would. Nothing in normal use creates that folder. Files rather than
 environment variables, because actor processes inherit the cluster's environment, not the
 caller's. The cost when nothing is armed is one failed ``unlink`` per step.
+
+Besides crashes there is one deliberate defect, ``drop-append``: an open account acknowledges
+its next change without writing it. It exists so that tests can prove the simulator's checks
+catch a lost acknowledged event.
 """
 
 from __future__ import annotations
@@ -24,10 +28,16 @@ def arm(home: Path, step: str, subject: str) -> Path:
     return marker
 
 
-def crash_point(home: Path, step: str, subject: str) -> None:
-    """Die here if a fault is armed for this step and subject."""
+def fires(home: Path, step: str, subject: str) -> bool:
+    """Consume the fault armed for this step and subject; True if there was one."""
     try:
         (home / FAULTS_DIR / f"{step}--{subject}").unlink()
     except FileNotFoundError:
-        return
-    os._exit(17)
+        return False
+    return True
+
+
+def crash_point(home: Path, step: str, subject: str) -> None:
+    """Die here if a fault is armed for this step and subject."""
+    if fires(home, step, subject):
+        os._exit(17)

@@ -7,8 +7,9 @@ written; in human mode each view draws tables, and errors go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -147,10 +148,34 @@ def demo_view(result: dict[str, Any]) -> list[Any]:
     return views
 
 
+def simulate_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Measure", "Value", title=f"simulation {result['namespace']} "
+                   f"(seed {result['seed']})")
+    memory = result["memory_mb_per_actor"]
+    for label, value in (
+        ("accounts", result["accounts"]), ("operations", result["ops"]),
+        ("refused by rules", result["refused"]), ("retried (outcome unknown)", result["retried"]),
+        ("seconds", f"{result['seconds']:.2f}"), ("ops/s", f"{result['ops_per_s']:.0f}"),
+        ("latency p50 / p99 ms",
+         f"{result['latency_ms']['p50']:.1f} / {result['latency_ms']['p99']:.1f}"),
+        ("actors killed", result["kills"]), ("actor restarts", result["restarts"]),
+        ("memory per account actor", "-" if memory is None else f"{memory:.0f} MB"),
+        ("calls by method", ", ".join(f"{k} {v}" for k, v in result["calls"].items()) or "-"),
+    ):
+        table.add_row(label, str(value))
+    checks = _table("Invariant", "Held")
+    for name, held in result["invariants"].items():
+        checks.add_row(name.replace("_", " "), "[green]yes[/]" if held else "[bold red]NO[/]")
+    verdict = (Text("All invariants held.", style="green") if result["ok"]
+               else Text("An invariant failed!", style="bold red"))
+    return [table, checks, verdict]
+
+
 VIEWS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "account": account_view, "accounts": accounts_view, "kill": kill_view,
     "history": history_view, "transfer": transfer_view, "verify": verify_view,
     "status": status_view, "up": up_view, "down": down_view, "demo": demo_view,
+    "simulate": simulate_view,
 }
 
 
@@ -170,6 +195,18 @@ class Renderer:
             for renderable in VIEWS[view](payload):
                 self.console.print(renderable)
         self.stdout.flush()
+
+    @contextlib.contextmanager
+    def progress(self, label: str) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar on stderr for people (none with --json or off a terminal)."""
+        if self.json_mode or not self.error_console.is_terminal:
+            yield lambda done, total: None
+            return
+        from rich.progress import Progress
+
+        with Progress(console=self.error_console, transient=True) as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
 
     def error(self, error: BankError) -> None:
         if self.json_mode:

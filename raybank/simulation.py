@@ -1,0 +1,224 @@
+"""`raybank simulate`: a seeded workload under chaos, then the bank's promises checked.
+
+Concurrent client actors each run a shard of the seeded plan against real account actors,
+report to a progress actor (the seeds' progress-actor pattern), and, with probability
+``chaos`` per operation, kill a random account actor first: half the time with Ray's kill
+(Ray restarts it), half the time with SIGKILL of its process, as a crash would. An operation
+whose outcome is unknown (an error, not a refusal) is retried with its op id at the end,
+which is safe precisely because op ids make retries exactly-once.
+
+Then everything is checked from storage alone (see workload.check_invariants).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from raybank.bank import Bank, describe
+from raybank.errors import BankError, RuleViolation, StorageError
+from raybank.storage import Storage
+from raybank.workload import (
+    DEPOSIT,
+    OPENING_BALANCE,
+    WITHDRAW,
+    Operation,
+    Outcome,
+    account_names,
+    check_invariants,
+    minimums,
+    plan,
+    summarize_latency,
+)
+
+PROGRESS_EVERY = 25
+RETRY_ATTEMPTS = 5
+
+
+class ProgressActor:
+    """Collects how far each client has got; the driver polls it for the progress bar."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, int] = {}
+        self._kills: dict[int, int] = {}
+
+    def report(self, client: int, done: int, kills: int) -> None:
+        self._done[client] = done
+        self._kills[client] = kills
+
+    def totals(self) -> tuple[int, int]:
+        return sum(self._done.values()), sum(self._kills.values())
+
+
+class SimulationClient:
+    """Runs one shard of the plan against the bank, injecting chaos as it goes."""
+
+    def __init__(self, home: str, namespace: str, client: int, seed: int, chaos: float,
+                 victims: list[str], progress: ray.actor.ActorHandle) -> None:
+        self._bank = Bank(Path(home), namespace)
+        self._client = client
+        self._chaos = chaos
+        self._victims = victims
+        self._rng = random.Random(f"{seed}:chaos:{client}")
+        self._progress = progress
+        self._node = ray.get_runtime_context().get_node_id()
+        self._kills = 0
+
+    def run(self, operations: list[Operation]) -> tuple[list[Outcome], int]:
+        outcomes = []
+        for done, operation in enumerate(operations, start=1):
+            if self._chaos and self._rng.random() < self._chaos:
+                self._kill_one()
+            started = time.perf_counter()
+            status = execute(self._bank, operation)
+            outcomes.append(Outcome(operation, status, (time.perf_counter() - started) * 1000))
+            if done % PROGRESS_EVERY == 0 or done == len(operations):
+                self._progress.report.remote(self._client, done, self._kills)
+        return outcomes, self._kills
+
+    def _kill_one(self) -> None:
+        victim = self._bank.live_actor(self._rng.choice(self._victims))
+        if victim is None:
+            return
+        info = describe(victim)
+        if self._rng.random() < 0.5 and info["pid"] and info["node_id"] == self._node:
+            try:
+                os.kill(info["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                return
+        else:
+            ray.kill(victim, no_restart=False)
+        self._kills += 1
+
+
+def execute(bank: Bank, operation: Operation) -> str:
+    """Run one operation: "ok", "refused" by a rule, or "error" (outcome unknown)."""
+    try:
+        if operation.kind == DEPOSIT:
+            bank.deposit(operation.account, operation.amount, operation.op_id)
+        elif operation.kind == WITHDRAW:
+            bank.withdraw(operation.account, operation.amount, operation.op_id)
+        else:
+            bank.transfer(operation.account, operation.target or "", operation.amount,
+                          operation.op_id)
+        return "ok"
+    except RuleViolation:
+        return "refused"
+    except BankError:
+        return "error"
+
+
+def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, chaos: float,
+                   seed: int, keep: bool,
+                   on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    names = account_names("sim-", accounts)
+    floors = minimums(names, seed)
+    bank.create_many([(name, OPENING_BALANCE, floors[name], f"sim-{seed}-open-{name}")
+                      for name in names])
+    openings = dict.fromkeys(names, OPENING_BALANCE)
+    operations = plan(seed, names, ops, transfers=hasattr(bank, "transfer"))
+    progress = ray.remote(ProgressActor).options(num_cpus=0).remote()
+    remote_client = ray.remote(SimulationClient).options(num_cpus=0)
+    clients = [remote_client.remote(str(bank.home), bank.namespace, index, seed, chaos, names,
+                                    progress)
+               for index in range(concurrency)]
+    started = time.perf_counter()
+    pending = [client.run.remote(operations[index::concurrency])
+               for index, client in enumerate(clients)]
+    waiting = list(pending)
+    while waiting:
+        _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=0.25)
+        if on_progress is not None:
+            on_progress(ray.get(progress.totals.remote())[0], len(operations))
+    seconds = time.perf_counter() - started
+    outcomes: list[Outcome] = []
+    kills = 0
+    for shard_outcomes, shard_kills in ray.get(pending):
+        outcomes.extend(shard_outcomes)
+        kills += shard_kills
+    retried = sum(1 for o in outcomes if o.status == "error")
+    outcomes = [resolve(bank, o) if o.status == "error" else o for o in outcomes]
+    for actor in (*clients, progress):
+        ray.kill(actor)
+
+    report = inspect_accounts(bank, names)
+    invariants = check_invariants(openings, report["journals"], report["stored"],
+                                  report["live"], outcomes)
+    statuses = Counter(o.status for o in outcomes)
+    result = {
+        "namespace": bank.namespace, "names": names, "accounts": accounts, "ops": len(outcomes),
+        "seconds": round(seconds, 3),
+        "ops_per_s": round(len(outcomes) / seconds, 1) if seconds else 0.0,
+        "latency_ms": summarize_latency(outcomes), "kills": kills,
+        "restarts": report["restarts"], "refused": statuses["refused"], "retried": retried,
+        "unresolved": statuses["error"], "memory_mb_per_actor": report["memory_mb"],
+        "calls": report["calls"], "seed": seed, "concurrency": concurrency, "chaos": chaos,
+        "invariants": invariants,
+        "ok": all(invariants.values()) and statuses["error"] == 0,
+    }
+    if not keep:
+        remove_simulation(bank, names)
+    return result
+
+
+def resolve(bank: Bank, outcome: Outcome) -> Outcome:
+    """Settle an unknown outcome by repeating the op with its op id (applied at most once)."""
+    status = outcome.status
+    for _ in range(RETRY_ATTEMPTS):
+        status = execute(bank, outcome.op)
+        if status != "error":
+            break
+    return Outcome(outcome.op, status, outcome.latency_ms)
+
+
+def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
+    """Read every account from storage alone, plus what its live actor says and costs."""
+    storage = Storage(bank.home, bank.namespace)  # fresh: nothing cached from the run
+    journals, stored, live = {}, {}, {}
+    restarts, rss, calls = 0, [], Counter()
+    for name in names:
+        store = storage.store_for(name)
+        try:
+            journals[name] = store.events(name)
+            stored[name] = store.load(name)
+        except StorageError:
+            journals[name] = []  # damaged: counted as a failed check, not a crash
+        handle = bank.live_actor(name)
+        live[name] = None
+        if handle is not None:
+            live[name] = bank.call(name, "summary")["balance"]
+            info = describe(handle)
+            restarts += info["restarts"]
+            calls.update(ray.get(handle.process.remote())["calls"])
+            if info["pid"] and (memory := resident_mb(info["pid"])) is not None:
+                rss.append(memory)
+    return {"journals": journals, "stored": stored, "live": live, "restarts": restarts,
+            "memory_mb": round(sum(rss) / len(rss), 1) if rss else None,
+            "calls": dict(sorted(calls.items()))}
+
+
+def resident_mb(pid: int) -> float | None:
+    """Resident memory of a process on this node, from /proc (None if it is elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def remove_simulation(bank: Bank, names: list[str]) -> None:
+    for name in names:
+        bank.remove(name)
+    shutil.rmtree(bank.storage.namespace_dir, ignore_errors=True)
+

@@ -1,0 +1,153 @@
+"""The simulator's pure half: a seeded workload, and the invariants checked from storage.
+
+No Ray here. The plan is a function of the seed alone, so the same seed replays the same
+operations; the checks read only what storage says (journals and recovered states) plus what
+the clients were told, never what the actors claim about themselves.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from raybank import account as domain
+from raybank.account import Account, Event
+from raybank.errors import StorageError
+from raybank.money import CENT, ZERO
+
+SIMULATION_PREFIX = "raybank-sim-"  # each run's own namespace starts with this
+DEPOSIT, WITHDRAW, TRANSFER = "deposit", "withdraw", "transfer"
+OPENING_BALANCE = Decimal("1000.00")
+MIX = ((DEPOSIT, 0.35), (WITHDRAW, 0.35), (TRANSFER, 0.30))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One planned command; ``op_id`` is derived from the seed, so retries are idempotent."""
+
+    index: int
+    kind: str
+    account: str
+    amount: Decimal
+    op_id: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a client was told about one operation."""
+
+    op: Operation
+    status: str  # "ok", "refused" (a rule said no) or "error" (unknown: retried at the end)
+    latency_ms: float
+
+
+def account_names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(count)]
+
+
+def minimums(names: list[str], seed: int) -> dict[str, Decimal]:
+    """A few accounts get an overdraft limit, a few a positive floor: rules get exercised."""
+    rng = random.Random(f"{seed}:minimums")
+    choices = (Decimal("0.00"), Decimal("0.00"), Decimal("-200.00"), Decimal("100.00"))
+    return {name: rng.choice(choices) for name in names}
+
+
+def plan(seed: int, names: list[str], count: int, transfers: bool = True) -> list[Operation]:
+    """The seed's operations, in order. Amounts are whole cents between 0.01 and 400.00."""
+    if not names:
+        return []
+    rng = random.Random(seed)
+    mix = [(kind, weight) for kind, weight in MIX if transfers or kind != TRANSFER]
+    kinds = [kind for kind, _ in mix]
+    weights = [weight for _, weight in mix]
+    operations = []
+    for index in range(count):
+        kind = rng.choices(kinds, weights)[0]
+        if kind == TRANSFER and len(names) < 2:
+            kind = DEPOSIT
+        source = rng.choice(names)
+        target = rng.choice([n for n in names if n != source]) if kind == TRANSFER else None
+        amount = (Decimal(rng.randint(1, 40000)) * CENT).quantize(CENT)
+        operations.append(Operation(index, kind, source, amount, f"sim-{seed}-{index}", target))
+    return operations
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def check_invariants(
+    openings: dict[str, Decimal],
+    journals: dict[str, list[Event]],
+    stored: dict[str, Account],
+    live: dict[str, Decimal | None],
+    outcomes: list[Outcome],
+) -> dict[str, bool]:
+    """Every promise the bank makes, checked from storage; True means it held.
+
+    An account missing from ``stored`` could not be read back: that fails the checks that
+    need its state rather than raising.
+    """
+    readable = set(stored) == set(openings)
+    acknowledged = [o.op for o in outcomes if o.status == "ok"]
+    deposits = sum((op.amount for op in acknowledged if op.kind == DEPOSIT), ZERO)
+    withdrawals = sum((op.amount for op in acknowledged if op.kind == WITHDRAW), ZERO)
+    total = sum((account.balance for account in stored.values()), ZERO)
+    money_conserved = readable and total == sum(openings.values(), ZERO) + deposits - withdrawals
+
+    journals_match = readable
+    for name, events in journals.items():
+        if name not in stored:
+            continue
+        try:
+            replayed = domain.replay(name, events)
+        except StorageError:
+            journals_match = False
+            continue
+        if (replayed.balance, replayed.seq) != (stored[name].balance, stored[name].seq):
+            journals_match = False
+        if live.get(name) is not None and live[name] != replayed.balance:
+            journals_match = False
+
+    op_ids = Counter(event.op_id for events in journals.values() for event in events)
+    no_duplicate_ops = all(count == 1 for count in op_ids.values())
+
+    min_balance_respected = readable and all(
+        event.balance >= stored[name].min_balance
+        for name, events in journals.items() if name in stored for event in events)
+
+    legs: dict[str, set[str]] = defaultdict(set)
+    for events in journals.values():
+        for event in events:
+            if event.transfer_id is not None:
+                legs[event.transfer_id].add(event.type)
+    complete = {frozenset({domain.HOLD, domain.TRANSFER_IN, domain.TRANSFER_OUT}),
+                frozenset({domain.HOLD, domain.HOLD_RELEASED})}
+    transfers_complete = all(frozenset(types) in complete for types in legs.values())
+
+    applied = {event.op_id for events in journals.values() for event in events}
+    acknowledged_applied = all(
+        (op.op_id in applied) if op.kind != TRANSFER else
+        (f"{op.op_id}:in" in applied and f"{op.op_id}:out" in applied)
+        for op in acknowledged)
+    return {
+        "money_conserved": money_conserved,
+        "journals_match": journals_match,
+        "no_duplicate_ops": no_duplicate_ops,
+        "min_balance_respected": min_balance_respected,
+        "transfers_complete": transfers_complete,
+        "acknowledged_applied": acknowledged_applied,
+    }
+
+
+def summarize_latency(outcomes: list[Outcome]) -> dict[str, Any]:
+    latencies = [o.latency_ms for o in outcomes]
+    return {"p50": round(percentile(latencies, 0.50), 3),
+            "p99": round(percentile(latencies, 0.99), 3)}
