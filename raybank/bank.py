@@ -19,6 +19,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutErro
 from raybank.actors import RemoteAccountActor
 from raybank.errors import (
     AccountNotFound,
+    BankError,
     ClusterUnavailable,
     InfrastructureError,
     unwrap_remote,
@@ -102,7 +103,12 @@ class Bank:
     def create(self, name: str, balance: Decimal, min_balance: Decimal, op_id: str,
                kind: str | None = None) -> dict[str, Any]:
         self.storage.choose_persistence(self.persistence)
-        return self.call(name, "open", op_id, balance, min_balance, kind, creating=True)
+        try:
+            return self.call(name, "open", op_id, balance, min_balance, kind, creating=True)
+        except BankError:
+            if not self.storage.exists(name):
+                self._retire(name)  # a refused creation leaves no actor behind
+            raise
 
     def deposit(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
         return self.call(name, "deposit", op_id, amount)
@@ -208,12 +214,16 @@ class Bank:
                                    "live": live["balance"]})
         return {"ok": not mismatches, "checked": len(names), "mismatches": mismatches}
 
-    def remove(self, name: str) -> None:
-        """Kill an account's actor for good and delete its storage (demo and simulator)."""
+    def _retire(self, name: str) -> None:
+        """Kill the account's actor for good, if it has one, and wait for its name to free."""
         handle = self.live_actor(name)
         if handle is not None:
             ray.kill(handle, no_restart=True)
             self._await_release(name, handle)
+
+    def remove(self, name: str) -> None:
+        """Kill an account's actor for good and delete its storage (demo and simulator)."""
+        self._retire(name)
         self.storage.store_for(name).delete(name)
 
 

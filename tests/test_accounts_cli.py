@@ -37,6 +37,7 @@ def test_refusals_have_contract_exit_codes_and_change_nothing(raybank):
     assert below["error"]["code"] == "below-minimum"
     assert raybank.json("balance", "bob")["balance"] == "-5.00"
     assert raybank.json("balance", "carol", expect=3)["error"]["code"] == "account-not-found"
+    assert [a["name"] for a in raybank.json("accounts")["accounts"]] == ["bob"]
 
 
 def test_json_stdout_is_exactly_one_object_and_human_errors_go_to_stderr(raybank):
