@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -29,11 +31,16 @@ os._exit(0)
 """
 
 
-def coordinator_restarts(raybank: Raybank) -> int:
+def coordinator(raybank: Raybank) -> dict:
+    """The coordinator's actor info (state, pid, restarts), read through Ray directly."""
     done = subprocess.run([sys.executable, "-c", COORDINATOR_INFO], env=raybank.env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)["restarts"]
+    return json.loads(done.stdout)
+
+
+def coordinator_restarts(raybank: Raybank) -> int:
+    return coordinator(raybank)["restarts"]
 
 
 def balances(raybank: Raybank) -> dict[str, Decimal]:
@@ -110,13 +117,18 @@ def test_concurrent_transfers_both_ways_conserve_money_and_never_overdraw(rayban
     raybank.json("create", "a", "--balance", "30.00", "--min-balance", "10.00")
     raybank.json("create", "b", "--balance", "20.00", "--min-balance", "-5.00")
     raybank.json("create", "c", "--balance", "10.00")
+    raybank.json("transfer", "c", "a", "1.00", "--op-id", "warm-up")
+    before = coordinator(raybank)
     pairs = [("a", "b"), ("b", "a"), ("b", "c"), ("c", "a"), ("a", "c")]
     processes = [raybank.popen("transfer", *pairs[n % len(pairs)], "7.00", "--op-id",
                                f"c-{n}", "--json") for n in range(20)]
     processes.append(raybank.popen("kill", "a", "--restart", "--json"))  # a death mid-way
+    processes[0].wait(timeout=120)
+    os.kill(before["pid"], signal.SIGKILL)  # and the coordinator's, with others in flight
     results = wait_all(processes)
+    assert coordinator(raybank)["restarts"] == before["restarts"] + 1
     assert results[-1].code == 0, results[-1].stderr[-2000:]
-    done = {f"c-{n}" for n, result in enumerate(results[:-1]) if result.code == 0}
+    done = {"warm-up"} | {f"c-{n}" for n, result in enumerate(results[:-1]) if result.code == 0}
     for result in results[:-1]:
         assert result.code == 0 or (result.code == 1 and
                                     result.json["error"]["code"] == "insufficient-funds")
