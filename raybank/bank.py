@@ -9,6 +9,7 @@ shape that lets a bank hold more accounts than a machine has room for processes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,18 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayTaskError
 
 from raybank.actors import RemoteAccountActor
+from raybank.coordinator import COORDINATOR_NAME, MAX_CONCURRENCY, RemoteTransferCoordinator
 from raybank.errors import (
     AccountNotFound,
     BankError,
     ClusterUnavailable,
     InfrastructureError,
+    InvalidInput,
     unwrap_remote,
 )
+from raybank.identifiers import new_op_id
 from raybank.storage import Storage
+from raybank.transfer import ENDED, Fault
 
 RESTART_WAIT_S = 60.0
 RELEASE_WAIT_S = 30.0
@@ -43,6 +48,8 @@ class Bank:
         self.namespace = namespace
         self.storage = Storage(home, namespace)
         self.persistence = persistence  # asked for by the user; fixed per namespace
+        # Handles found by name, kept while they work: a look-up costs as much as a call.
+        self._handles: dict[str, ray.actor.ActorHandle] = {}
 
     # -- finding actors --------------------------------------------------------------------
     def live_actor(self, name: str) -> ray.actor.ActorHandle | None:
@@ -60,36 +67,44 @@ class Bank:
         ).remote(str(self.home), self.namespace, name)
 
     def actor(self, name: str, *, creating: bool = False) -> ray.actor.ActorHandle:
-        handle = self.live_actor(name)
-        if handle is not None:
-            return handle
-        if not creating and not self.storage.exists(name):
-            raise AccountNotFound(f"no account named {name!r}")
-        return self._revive(name)
+        handle = self._handles.get(name) or self.live_actor(name)
+        if handle is None:
+            if not creating and not self.storage.exists(name):
+                raise AccountNotFound(f"no account named {name!r}")
+            handle = self._revive(name)
+        self._handles[name] = handle
+        return handle
 
     def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
-        """Call one actor method; if the actor was killed for good meanwhile, revive it once.
+        """Call one account actor method, reviving the actor if it was killed for good.
 
         Safe to repeat because every mutating call carries an op id.
         """
+        return self._call_named(name, lambda: self.actor(name, creating=creating),
+                                method, *args)
+
+    def _call_named(self, name: str, find: Callable[[], ray.actor.ActorHandle], method: str,
+                    *args: Any) -> Any:
+        """Call ``method`` on the actor ``find`` returns; if it died for good, find it once more."""
         for attempt in range(2):
-            handle = self.actor(name, creating=creating)
+            handle = find()
             try:
                 return ray.get(getattr(handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
             except RayTaskError as error:
                 raise unwrap_remote(error) from None
             except (ActorDiedError, ActorUnavailableError) as error:
                 if attempt:
-                    raise InfrastructureError(f"account {name!r} is unavailable: {error}",
+                    raise InfrastructureError(f"actor {name!r} is unavailable: {error}",
                                               "actor-unavailable") from None
                 self._await_release(name, handle)
             except GetTimeoutError:
-                raise ClusterUnavailable(f"account {name!r} did not answer in "
+                raise ClusterUnavailable(f"actor {name!r} did not answer in "
                                          f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
         raise AssertionError("unreachable")
 
     def _await_release(self, name: str, old: ray.actor.ActorHandle) -> None:
         """Wait until the name no longer points at ``old`` (killed), so it can be revived."""
+        self._handles.pop(name, None)
         deadline = time.monotonic() + RELEASE_WAIT_S
         while time.monotonic() < deadline:
             handle = self.live_actor(name)
@@ -126,6 +141,49 @@ class Bank:
             return ray.get(refs, timeout=CALL_TIMEOUT_S)
         except RayTaskError as error:
             raise unwrap_remote(error) from None
+
+    def transfer(self, source: str, target: str, amount: Decimal, op_id: str, *,
+                 fault: Fault | None = None) -> dict[str, Any]:
+        """Move money atomically, exactly once per ``op_id`` (the transfer id).
+
+        Refusals change nothing. ``fault`` is fault injection for tests (docs/transfers.md).
+        """
+        if source == target:
+            raise InvalidInput(f"cannot transfer from {source!r} to itself", "same-account")
+        for name in (source, target):
+            if not self.storage.exists(name):
+                raise AccountNotFound(f"no account named {name!r}")
+        request = new_op_id()  # tells Ray's retry of this call from a repeated command
+        return self._call_named(COORDINATOR_NAME, self._coordinator, "transfer",
+                                op_id, source, target, amount, request, fault)
+
+    def _coordinator(self) -> ray.actor.ActorHandle:
+        """The namespace's transfer coordinator, started if it is not running (race-safe)."""
+        return self.live_actor(COORDINATOR_NAME) or RemoteTransferCoordinator.options(
+            name=COORDINATOR_NAME, namespace=self.namespace, lifetime="detached",
+            get_if_exists=True, max_restarts=-1, max_task_retries=-1, num_cpus=0,
+            max_concurrency=MAX_CONCURRENCY,
+        ).remote(str(self.home), self.namespace)
+
+    def await_transfers(self, timeout: float = RESTART_WAIT_S) -> int:
+        """Wait until the coordinator has ended every transfer; returns how many have not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            handle = self.live_actor(COORDINATOR_NAME)
+            if handle is None:
+                return 0
+            states = self._call_named(COORDINATOR_NAME, lambda: handle, "status")["states"]
+            unended = sum(n for state, n in states.items() if state not in ENDED)
+            if unended == 0 or time.monotonic() > deadline:
+                return unended
+            time.sleep(0.1)
+
+    def stop_transfers(self) -> None:
+        """Kill the coordinator for good (the demo cleans up with it); its log stays."""
+        handle = self.live_actor(COORDINATOR_NAME)
+        if handle is not None:
+            ray.kill(handle, no_restart=True)
+            self._await_release(COORDINATOR_NAME, handle)
 
     def balance(self, name: str) -> dict[str, Any]:
         return self.call(name, "summary")

@@ -240,6 +240,31 @@ def withdraw(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = Non
 
 
 @app.command()
+def transfer(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="FROM")],
+    target: Annotated[str, typer.Argument(metavar="TO")],
+    amount: Annotated[str, typer.Argument(metavar="AMT")],
+    op_id: OpIdOption = None,
+    fail_at: Annotated[Optional[str], typer.Option("--fail-at", hidden=True)] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Move money atomically from one account to another, exactly once per op id.
+
+    Example: raybank transfer alice bob 25.00
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.transfer import parse_fault
+
+        args = validate_name(source), validate_name(target), parse_amount(amount)
+        op = op_id_or_new(op_id)
+        fault = None if fail_at is None else parse_fault(fail_at)  # testing aid only
+        inv.finish("transfer", inv.bank().transfer(*args, op, fault=fault))
+
+    run(ctx, json_, action)
+
+
+@app.command()
 def balance(ctx: typer.Context, name: str, json_: JsonOption = False) -> None:
     """Show an account's balance.
 

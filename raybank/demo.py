@@ -61,9 +61,17 @@ def run_demo(bank: Bank, home: Path) -> dict[str, Any]:
         step(f"kill {ALICE} --restart", "kill", lambda: bank.kill(ALICE, restart=True),
              lambda result: result["recovered"] and result["after"]["balance"] == Decimal("120.00"))
         step(f"balance {ALICE}", "account", lambda: bank.balance(ALICE), balance_is("120.00"))
+        step(f"transfer {ALICE} {BOB} 25.00", "transfer",
+             lambda: bank.transfer(ALICE, BOB, Decimal("25.00"), new_op_id()),
+             lambda result: (result["from"]["balance"], result["to"]["balance"])
+             == (Decimal("95.00"), Decimal("25.00")))
         step("accounts", "accounts", lambda: {"accounts": bank.accounts()},
              lambda result: len(result["accounts"]) == 2)
     finally:
+        try:
+            bank.stop_transfers()
+        except BankError:
+            pass  # best effort, like the accounts below
         for name in (ALICE, BOB):
             try:
                 bank.remove(name)

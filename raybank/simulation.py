@@ -25,6 +25,7 @@ from typing import Any
 import ray
 
 from raybank.bank import Bank, describe
+from raybank.coordinator import COORDINATOR_NAME
 from raybank.errors import BankError, RuleViolation, StorageError
 from raybank.storage import Storage
 from raybank.workload import (
@@ -125,11 +126,12 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
     bank.create_many([(name, OPENING_BALANCE, floors[name], f"sim-{seed}-open-{name}")
                       for name in names])
     openings = dict.fromkeys(names, OPENING_BALANCE)
-    operations = plan(seed, names, ops, transfers=hasattr(bank, "transfer"))
+    operations = plan(seed, names, ops)
     progress = ray.remote(ProgressActor).options(num_cpus=0).remote()
     remote_client = ray.remote(SimulationClient).options(num_cpus=0)
-    clients = [remote_client.remote(str(bank.home), bank.namespace, index, seed, chaos, names,
-                                    progress)
+    victims = [*names, COORDINATOR_NAME]  # accounts and the transfer coordinator
+    clients = [remote_client.remote(str(bank.home), bank.namespace, index, seed, chaos,
+                                    victims, progress)
                for index in range(concurrency)]
     started = time.perf_counter()
     pending = [client.run.remote(operations[index::concurrency])
@@ -147,6 +149,7 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         kills += shard_kills
     retried = sum(1 for o in outcomes if o.status == "error")
     outcomes = [resolve(bank, o) if o.status == "error" else o for o in outcomes]
+    bank.await_transfers()  # a restarted coordinator finishes interrupted transfers itself
     for actor in (*clients, progress):
         ray.kill(actor)
 
@@ -218,6 +221,7 @@ def resident_mb(pid: int) -> float | None:
 
 
 def remove_simulation(bank: Bank, names: list[str]) -> None:
+    bank.stop_transfers()
     for name in names:
         bank.remove(name)
     shutil.rmtree(bank.storage.namespace_dir, ignore_errors=True)

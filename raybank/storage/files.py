@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
+import time
 from pathlib import Path
 
 from raybank.errors import StorageError
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+LOCK_WAIT_S = 10.0
 
 
 def private_dir(path: Path) -> Path:
@@ -66,3 +69,21 @@ def contained(root: Path, child: Path) -> Path:
         raise StorageError(f"refusing path {child} outside the data folder {root}",
                            "storage-unsafe-path")
     return child
+
+
+def lock_exclusively(fd: int, path: Path) -> None:
+    """Hold the only writer's lock on ``path``; wait briefly for a dying predecessor.
+
+    On failure the descriptor is closed and a StorageError raised.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise StorageError(f"{path} is locked by another live process",
+                                   "storage-locked") from None
+            time.sleep(0.05)

@@ -18,20 +18,17 @@ filesystem-journal commit, several times faster on ext4 (see docs/storage.md).
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from pathlib import Path
 
 from raybank.account import Account, Event, from_snapshot, to_snapshot
 from raybank.errors import StorageError
 from raybank.storage.base import AccountStore
-from raybank.storage.files import PRIVATE_FILE, read_bytes, write_atomically
+from raybank.storage.files import PRIVATE_FILE, lock_exclusively, read_bytes, write_atomically
 from raybank.storage.framing import frame, read_records, unframe
 
 DEFAULT_SNAPSHOT_EVERY = 100
 SNAPSHOTS_KEPT = 2
-LOCK_WAIT_S = 10.0
 GROWTH_BYTES = 1 << 20
 
 
@@ -45,7 +42,7 @@ class JournalWriter:
         except OSError as error:
             raise StorageError(f"cannot open {path}: {error.strerror}",
                                "storage-unwritable") from error
-        _lock_exclusively(self.fd, path)
+        lock_exclusively(self.fd, path)
         self.size = os.fstat(self.fd).st_size
         self.end: int | None = None  # where records stop; known once the journal was read
 
@@ -190,18 +187,3 @@ def _replay(account: Account, records: list[dict], path: Path) -> None:
             account.apply(_event(record, path))
         except StorageError as error:
             raise StorageError(f"{path}: {error}", "storage-corrupt") from error
-
-
-def _lock_exclusively(fd: int, path: Path) -> None:
-    """One writer per journal: wait briefly for a dying predecessor to let go."""
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                raise StorageError(f"{path} is locked by another live process",
-                                   "storage-locked") from None
-            time.sleep(0.05)

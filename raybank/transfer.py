@@ -1,0 +1,179 @@
+"""A transfer's life as the coordinator records it: states, allowed moves, outcomes.
+
+Pure Python: no Ray, no files. The coordinator makes each new state durable *before* it
+takes the next step, so after a crash the newest record of a transfer says exactly which
+leg to (re)drive; every leg is idempotent by its derived op id, so re-driving is safe.
+
+    begun ──hold──> held ──credit──> credited ──settle──> committed
+      │               │
+      │ hold refused  │ credit impossible
+      v               v
+    aborted <─release─ aborting
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from raybank.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
+                            RuleViolation)
+from raybank.money import format_money
+
+BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
+ABORTING, ABORTED = "aborting", "aborted"
+STATES = (BEGUN, HELD, CREDITED, COMMITTED, ABORTING, ABORTED)
+ENDED = (COMMITTED, ABORTED)
+NEXT: dict[str, tuple[str, ...]] = {
+    BEGUN: (HELD, ABORTED),
+    HELD: (CREDITED, ABORTING),
+    CREDITED: (COMMITTED,),
+    ABORTING: (ABORTED,),
+    COMMITTED: (),
+    ABORTED: (),
+}
+
+# Fault injection (a testing aid, see docs/transfers.md): the points where a transfer can be
+# made to die, in the order the coordinator reaches them.
+AFTER_BEGIN, AFTER_HOLD, AFTER_CREDIT = "after-begin", "after-hold", "after-credit"
+BEFORE_SETTLE, AFTER_SETTLE = "before-settle", "after-settle"
+FAULT_STEPS = (AFTER_BEGIN, AFTER_HOLD, AFTER_CREDIT, BEFORE_SETTLE, AFTER_SETTLE)
+FAULT_VICTIMS = ("coordinator", "source", "target")
+FAULTS_ENV = "RAYBANK_FAULT_INJECTION"
+FAULTS_ENABLED = "i-know-this-kills-actors"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Die at ``step``: the coordinator exits, or the source/target actor is killed for good."""
+
+    step: str
+    victim: str = "coordinator"
+
+
+def parse_fault(text: str, environ: dict[str, str] | None = None) -> Fault:
+    """Parse ``STEP[@VICTIM]``; refused unless the environment explicitly enables faults."""
+    env = os.environ if environ is None else environ
+    if env.get(FAULTS_ENV) != FAULTS_ENABLED:
+        raise InvalidInput(f"fault injection is a testing aid: set {FAULTS_ENV}="
+                           f"{FAULTS_ENABLED} to use it", "faults-disabled")
+    step, _, victim = text.partition("@")
+    victim = victim or "coordinator"
+    if step not in FAULT_STEPS or victim not in FAULT_VICTIMS:
+        raise InvalidInput(f"invalid fault {text!r}: use STEP[@VICTIM] with STEP one of "
+                           f"{', '.join(FAULT_STEPS)} and VICTIM one of "
+                           f"{', '.join(FAULT_VICTIMS)}", "invalid-option")
+    return Fault(step, victim)
+
+
+def side(summary: dict[str, Any]) -> dict[str, Any]:
+    """The contract's account object out of an actor's answer (dropping holds, duplicates)."""
+    return {"name": summary["name"], "balance": Decimal(summary["balance"]),
+            "min_balance": Decimal(summary["min_balance"])}
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """The newest known state of one transfer; ``request`` tells a Ray retry from a repeat."""
+
+    transfer_id: str
+    source: str
+    target: str
+    amount: Decimal
+    state: str
+    request: str
+    error: dict[str, Any] | None = None  # why it was aborted: exit code, code, message
+    source_after: dict[str, Any] | None = None  # the source right after the settle
+    target_after: dict[str, Any] | None = None  # the target right after the credit
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+    def check_same(self, source: str, target: str, amount: Decimal) -> None:
+        if (self.source, self.target, self.amount) != (source, target, amount):
+            raise RuleViolation(
+                f"op id {self.transfer_id!r} was already used for a transfer of "
+                f"{format_money(self.amount)} from {self.source!r} to {self.target!r}",
+                "op-id-reused",
+            )
+
+    def _to(self, state: str, **changes: Any) -> TransferRecord:
+        if state not in NEXT[self.state]:
+            raise ValueError(f"transfer {self.transfer_id!r} cannot go from {self.state} "
+                             f"to {state}")
+        return replace(self, state=state, **changes)
+
+    def held(self) -> TransferRecord:
+        return self._to(HELD)
+
+    def credited(self, target_after: dict[str, Any]) -> TransferRecord:
+        return self._to(CREDITED, target_after=side(target_after))
+
+    def committed(self, source_after: dict[str, Any]) -> TransferRecord:
+        return self._to(COMMITTED, source_after=side(source_after))
+
+    def refused(self, error: BankError) -> TransferRecord:
+        """Called off: straight to aborted before a hold, through aborting after one."""
+        why = {"exit": error.exit_code, "code": error.code, "message": error.message}
+        return self._to(ABORTED if self.state == BEGUN else ABORTING, error=why)
+
+    def released(self) -> TransferRecord:
+        return self._to(ABORTED)
+
+    def outcome(self, duplicate: bool) -> dict[str, Any]:
+        """The command's answer for an ended transfer: its result, or its refusal raised."""
+        if self.state == ABORTED:
+            raise refusal(self.error or {})
+        if self.state != COMMITTED:
+            raise ValueError(f"transfer {self.transfer_id!r} has not ended ({self.state})")
+        result = {"transfer_id": self.transfer_id, "amount": self.amount,
+                  "from": self.source_after, "to": self.target_after}
+        if duplicate:
+            result["duplicate"] = True
+        return result
+
+    # -- storage form ----------------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        def money_side(value: dict[str, Any] | None) -> dict[str, str] | None:
+            if value is None:
+                return None
+            return {"name": value["name"], "balance": format_money(value["balance"]),
+                    "min_balance": format_money(value["min_balance"])}
+
+        return {"transfer_id": self.transfer_id, "source": self.source, "target": self.target,
+                "amount": format_money(self.amount), "state": self.state,
+                "request": self.request, "error": self.error,
+                "source_after": money_side(self.source_after),
+                "target_after": money_side(self.target_after)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TransferRecord:
+        try:
+            if record["state"] not in STATES:
+                raise ValueError(f"unknown state {record['state']!r}")
+            return cls(
+                transfer_id=str(record["transfer_id"]), source=str(record["source"]),
+                target=str(record["target"]), amount=Decimal(record["amount"]),
+                state=record["state"], request=str(record["request"]), error=record["error"],
+                source_after=None if record["source_after"] is None
+                else side(record["source_after"]),
+                target_after=None if record["target_after"] is None
+                else side(record["target_after"]),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise ValueError(f"malformed transfer record: {error}") from error
+
+
+def begin(transfer_id: str, source: str, target: str, amount: Decimal,
+          request: str) -> TransferRecord:
+    return TransferRecord(transfer_id, source, target, amount, BEGUN, request)
+
+
+def refusal(error: dict[str, Any]) -> BankError:
+    """The BankError a recorded refusal stands for, so a repeat is refused the same way."""
+    kinds: dict[int, type[BankError]] = {1: RuleViolation, 2: InvalidInput, 3: AccountNotFound}
+    kind = kinds.get(error.get("exit", 4), InfrastructureError)
+    return kind(str(error.get("message", "transfer refused")), error.get("code"))

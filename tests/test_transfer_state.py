@@ -1,0 +1,137 @@
+"""The transfer state machine and its log, without Ray."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from raybank.errors import AccountNotFound, InvalidInput, RuleViolation, StorageError
+from raybank.storage.transfers import TransferLog
+from raybank.transfer import (
+    ABORTED, ABORTING, BEGUN, COMMITTED, CREDITED, FAULT_STEPS, FAULTS_ENABLED, FAULTS_ENV,
+    HELD, Fault, TransferRecord, begin, parse_fault,
+)
+
+A, B = {"name": "a", "balance": "70.00", "min_balance": "0.00"}, {
+    "name": "b", "balance": "30.00", "min_balance": "0.00", "held": "1.00"}
+
+
+def new() -> TransferRecord:
+    return begin("t1", "a", "b", Decimal("30.00"), "req-1")
+
+
+def test_happy_path_reaches_committed_with_both_sides():
+    record = new().held().credited(B).committed(A)
+    assert [record.state, record.ended] == [COMMITTED, True]
+    assert record.outcome(duplicate=False) == {
+        "transfer_id": "t1", "amount": Decimal("30.00"),
+        "from": {"name": "a", "balance": Decimal("70.00"), "min_balance": Decimal("0.00")},
+        "to": {"name": "b", "balance": Decimal("30.00"), "min_balance": Decimal("0.00")}}
+    assert record.outcome(duplicate=True)["duplicate"] is True
+
+
+def test_refused_hold_aborts_at_once_and_repeats_the_refusal():
+    record = new().refused(RuleViolation("no money", "insufficient-funds"))
+    assert record.state == ABORTED
+    with pytest.raises(RuleViolation) as refused:
+        record.outcome(duplicate=True)
+    assert (refused.value.code, refused.value.message) == ("insufficient-funds", "no money")
+
+
+def test_refusal_after_the_hold_goes_through_aborting_then_release():
+    record = new().held().refused(AccountNotFound("gone"))
+    assert [record.state, record.ended] == [ABORTING, False]
+    record = record.released()
+    with pytest.raises(AccountNotFound):
+        record.outcome(duplicate=False)
+
+
+@pytest.mark.parametrize("state,bad", [
+    (BEGUN, CREDITED), (HELD, COMMITTED), (CREDITED, ABORTING), (COMMITTED, ABORTED),
+    (ABORTED, HELD)])
+def test_illegal_moves_are_refused(state, bad):
+    record = TransferRecord("t", "a", "b", Decimal("1.00"), state, "r")
+    with pytest.raises(ValueError):
+        record._to(bad)
+
+
+def test_credited_cannot_be_called_off():
+    with pytest.raises(ValueError):
+        new().held().credited(B).refused(AccountNotFound("gone"))
+
+
+def test_unended_transfer_has_no_outcome():
+    with pytest.raises(ValueError):
+        new().held().outcome(duplicate=False)
+
+
+def test_same_op_id_with_other_parameters_is_refused():
+    record = new()
+    record.check_same("a", "b", Decimal("30.00"))
+    for other in (("b", "a", Decimal("30.00")), ("a", "c", Decimal("30.00")),
+                  ("a", "b", Decimal("30.01"))):
+        with pytest.raises(RuleViolation) as refused:
+            record.check_same(*other)
+        assert refused.value.code == "op-id-reused"
+
+
+def test_record_round_trips_through_its_storage_form():
+    for record in (new(), new().held().credited(B), new().held().credited(B).committed(A),
+                   new().refused(RuleViolation("no", "insufficient-funds"))):
+        assert TransferRecord.from_record(record.to_record()) == record
+    with pytest.raises(ValueError):
+        TransferRecord.from_record({**new().to_record(), "state": "lost"})
+
+
+def test_faults_need_the_explicit_environment_switch():
+    with pytest.raises(InvalidInput) as refused:
+        parse_fault("after-hold", {})
+    assert refused.value.code == "faults-disabled"
+    env = {FAULTS_ENV: FAULTS_ENABLED}
+    assert parse_fault("after-hold", env) == Fault("after-hold", "coordinator")
+    assert parse_fault("before-settle@target", env) == Fault("before-settle", "target")
+    assert {parse_fault(step, env).step for step in FAULT_STEPS} == set(FAULT_STEPS)
+    for bad in ("after-lunch", "after-hold@bob", "", "@source"):
+        with pytest.raises(InvalidInput):
+            parse_fault(bad, env)
+
+
+def test_log_keeps_the_newest_state_of_each_transfer(tmp_path: Path):
+    log = TransferLog(tmp_path, "ns")
+    assert log.open() == {}
+    first = new()
+    log.append(first)
+    log.append(first.held())
+    other = begin("t2", "b", "a", Decimal("1.00"), "req-2")
+    log.append(other)
+    log.close()
+    again = TransferLog(tmp_path, "ns")
+    assert again.open() == {"t1": first.held(), "t2": other}
+    again.close()
+
+
+def test_log_drops_a_torn_tail_but_reports_other_damage(tmp_path: Path):
+    log = TransferLog(tmp_path, "ns")
+    log.open()
+    log.append(new())
+    log.close()
+    with open(log.path, "ab") as handle:
+        handle.write(b"0000 {\"half")
+    reopened = TransferLog(tmp_path, "ns")
+    assert reopened.open() == {"t1": new()}
+    reopened.append(new().held())  # appends after the repaired end, not after the tear
+    reopened.close()
+    checked = TransferLog(tmp_path, "ns")
+    assert checked.open() == {"t1": new().held()}
+    checked.close()
+    data = log.path.read_bytes()
+    log.path.write_bytes(data.replace(b"held", b"hexd"))
+    with pytest.raises(StorageError):
+        TransferLog(tmp_path, "ns").open()
+
+
+def test_log_lives_under_the_namespace_folder(tmp_path: Path):
+    log = TransferLog(tmp_path, "ns")
+    assert log.path == tmp_path / "namespaces" / b"ns".hex() / "transfers" / "transfers.log"

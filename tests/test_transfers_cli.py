@@ -1,0 +1,179 @@
+"""Transfers end to end: the real CLI, a real cluster, real crashes at every step."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from raybank.transfer import FAULTS_ENABLED, FAULTS_ENV
+from tests.conftest import Raybank, wait_all
+
+pytestmark = pytest.mark.ray
+
+COORDINATOR_INFO = """
+import json, os
+from pathlib import Path
+from raybank.cluster import Home, attach
+ns = os.environ["RAYBANK_NAMESPACE"]
+attach(Home(Path(os.environ["RAYBANK_HOME"])).ensure(), None, ns)
+import ray
+from raybank.bank import describe
+from raybank.coordinator import COORDINATOR_NAME
+print(json.dumps(describe(ray.get_actor(COORDINATOR_NAME, namespace=ns))), flush=True)
+os._exit(0)
+"""
+
+
+def coordinator(raybank: Raybank) -> dict:
+    """The coordinator's actor info (state, pid, restarts), read through Ray directly."""
+    done = subprocess.run([sys.executable, "-c", COORDINATOR_INFO], env=raybank.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def coordinator_restarts(raybank: Raybank) -> int:
+    return coordinator(raybank)["restarts"]
+
+
+def balances(raybank: Raybank) -> dict[str, Decimal]:
+    return {row["name"]: Decimal(row["balance"]) for row in raybank.json("accounts")["accounts"]}
+
+
+def legs(raybank: Raybank, name: str) -> Counter[tuple[str, str]]:
+    """How often each (transfer id, event type) appears in the account's history."""
+    events = raybank.json("history", name)["events"]
+    return Counter((event.get("transfer_id", ""), event["type"]) for event in events
+                   if event.get("transfer_id"))
+
+
+def test_transfer_moves_money_and_both_legs_are_in_history(raybank):
+    raybank.json("create", "alice", "--balance", "100.00", "--min-balance", "20.00")
+    raybank.json("create", "bob")
+    moved = raybank.json("transfer", "alice", "bob", "25.00", "--op-id", "t-1")
+    assert moved == {"transfer_id": "t-1", "amount": "25.00",
+                     "from": {"name": "alice", "balance": "75.00", "min_balance": "20.00"},
+                     "to": {"name": "bob", "balance": "25.00", "min_balance": "0.00"}}
+    assert legs(raybank, "alice") == {("t-1", "hold"): 1, ("t-1", "transfer_out"): 1}
+    assert legs(raybank, "bob") == {("t-1", "transfer_in"): 1}
+    out = raybank.json("history", "alice")["events"][-1]
+    assert (out["op_id"], out["type"], out["amount"], out["balance"]) == (
+        "t-1:out", "transfer_out", "25.00", "75.00")
+    shown = raybank("transfer", "bob", "alice", "1.00")
+    assert shown.code == 0 and "from" in shown.stdout and "24.00" in shown.stdout
+    generated = raybank.json("transfer", "bob", "alice", "5.00")
+    assert len(generated["transfer_id"]) == 36 and generated["from"]["balance"] == "19.00"
+
+
+def test_repeated_op_id_is_applied_once_and_reuse_is_refused(raybank):
+    raybank.json("create", "a", "--balance", "50.00")
+    raybank.json("create", "b")
+    first = raybank.json("transfer", "a", "b", "10.00", "--op-id", "pay-1")
+    again = raybank.json("transfer", "a", "b", "10.00", "--op-id", "pay-1")
+    assert again == {**first, "duplicate": True}
+    for other in (("a", "b", "10.01"), ("b", "a", "10.00")):
+        refused = raybank.json("transfer", *other, "--op-id", "pay-1", expect=1)
+        assert refused["error"]["code"] == "op-id-reused"
+    assert balances(raybank) == {"a": Decimal("40.00"), "b": Decimal("10.00")}
+
+
+def test_refusals_change_nothing(raybank):
+    raybank.json("create", "a", "--balance", "50.00", "--min-balance", "10.00")
+    raybank.json("create", "b")
+    refused = raybank.json("transfer", "a", "b", "40.01", "--op-id", "big", expect=1)
+    assert refused["error"]["code"] == "insufficient-funds"
+    assert raybank.json("transfer", "a", "b", "40.01", "--op-id", "big", expect=1) == refused
+    assert raybank.json("transfer", "a", "nobody", "1.00", expect=3)["error"]["code"] == \
+        "account-not-found"
+    assert raybank.json("transfer", "nobody", "a", "1.00", expect=3)["error"]["code"] == \
+        "account-not-found"
+    assert raybank.json("transfer", "a", "a", "1.00", expect=2)["error"]["code"] == \
+        "same-account"
+    for bad in ("0", "-1", "1e3", "0.001", "abc"):
+        result = raybank("transfer", "--json", "a", "b", "--", bad)
+        assert result.code == 2 and result.json["error"]["code"] == "invalid-amount", bad
+    assert balances(raybank) == {"a": Decimal("50.00"), "b": Decimal("0.00")}
+    assert [e["type"] for e in raybank.json("history", "a")["events"]] == ["created"]
+    assert [e["type"] for e in raybank.json("history", "b")["events"]] == ["created"]
+
+
+def test_fault_injection_is_hidden_and_off_unless_enabled(raybank):
+    raybank.json("create", "a", "--balance", "5.00")
+    raybank.json("create", "b")
+    assert "--fail-at" not in raybank("transfer", "--help").stdout
+    refused = raybank.json("transfer", "a", "b", "1.00", "--fail-at", "after-hold", expect=2)
+    assert refused["error"]["code"] == "faults-disabled"
+    assert balances(raybank) == {"a": Decimal("5.00"), "b": Decimal("0.00")}
+
+
+def test_concurrent_transfers_both_ways_conserve_money_and_never_overdraw(raybank):
+    raybank.json("create", "a", "--balance", "30.00", "--min-balance", "10.00")
+    raybank.json("create", "b", "--balance", "20.00", "--min-balance", "-5.00")
+    raybank.json("create", "c", "--balance", "10.00")
+    raybank.json("transfer", "c", "a", "1.00", "--op-id", "warm-up")
+    before = coordinator(raybank)
+    pairs = [("a", "b"), ("b", "a"), ("b", "c"), ("c", "a"), ("a", "c")]
+    processes = [raybank.popen("transfer", *pairs[n % len(pairs)], "7.00", "--op-id",
+                               f"c-{n}", "--json") for n in range(20)]
+    processes.append(raybank.popen("kill", "a", "--restart", "--json"))  # a death mid-way
+    processes[0].wait(timeout=120)
+    os.kill(before["pid"], signal.SIGKILL)  # and the coordinator's, with others in flight
+    results = wait_all(processes)
+    assert coordinator(raybank)["restarts"] == before["restarts"] + 1
+    assert results[-1].code == 0, results[-1].stderr[-2000:]
+    done = {"warm-up"} | {f"c-{n}" for n, result in enumerate(results[:-1]) if result.code == 0}
+    for result in results[:-1]:
+        assert result.code == 0 or (result.code == 1 and
+                                    result.json["error"]["code"] == "insufficient-funds")
+    final = balances(raybank)
+    assert sum(final.values()) == Decimal("60.00")
+    assert final["a"] >= 10 and final["b"] >= -5 and final["c"] >= 0
+    for name in "abc":
+        for (tid, kind), count in legs(raybank, name).items():
+            assert count == 1, (name, tid, kind)
+            assert kind == "hold" or tid in done  # refused transfers moved nothing
+        held = [e for e in raybank.json("history", name)["events"] if e["type"] == "hold"]
+        assert all(e["transfer_id"] in done for e in held)
+
+
+STEPS = ["after-begin", "after-hold", "after-credit", "before-settle", "after-settle"]
+
+
+def run_faulty_transfers(raybank: Raybank, faults: list[str]) -> int:
+    """One 1.00 transfer a -> b per fault; returns how often the coordinator restarted."""
+    raybank.json("create", "a", "--balance", "50.00")
+    raybank.json("create", "b", "--balance", "5.00")
+    raybank.json("transfer", "a", "b", "1.00", "--op-id", "warm-up")  # coordinator exists
+    restarts = coordinator_restarts(raybank)
+    faulty = Raybank(raybank.home, raybank.namespace, {FAULTS_ENV: FAULTS_ENABLED})
+    for n, fault in enumerate(faults, start=1):
+        tid = f"t-{fault.replace('@', '.')}"
+        moved = faulty.json("transfer", "a", "b", "1.00", "--op-id", tid, "--fail-at", fault)
+        assert "duplicate" not in moved, fault  # Ray's retry of the same call is no repeat
+        assert (moved["from"]["balance"], moved["to"]["balance"]) == (
+            f"{49 - n}.00", f"{6 + n}.00"), fault
+        assert raybank.json("transfer", "a", "b", "1.00", "--op-id", tid) == {
+            **moved, "duplicate": True}
+    assert balances(raybank) == {"a": Decimal(49 - len(faults)), "b": Decimal(6 + len(faults))}
+    tids = ["warm-up"] + [f"t-{fault.replace('@', '.')}" for fault in faults]
+    assert legs(raybank, "a") == {**{(tid, "hold"): 1 for tid in tids},
+                                  **{(tid, "transfer_out"): 1 for tid in tids}}
+    assert legs(raybank, "b") == {(tid, "transfer_in"): 1 for tid in tids}
+    return coordinator_restarts(raybank) - restarts
+
+
+def test_a_coordinator_death_at_each_step_still_moves_the_money_exactly_once(raybank):
+    assert run_faulty_transfers(raybank, STEPS) == len(STEPS)
+
+
+def test_an_account_killed_for_good_mid_transfer_is_revived_and_the_transfer_ends(raybank):
+    faults = ["after-hold@source", "after-hold@target", "after-credit@source",
+              "before-settle@target", "after-settle@target"]
+    assert run_faulty_transfers(raybank, faults) == 0
