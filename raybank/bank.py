@@ -36,6 +36,10 @@ class Bank:
         self.home = home
         self.namespace = namespace
         self.storage = Storage(home, namespace)
+        # Handles found once are kept: a long-lived caller (batch) skips the name look-up.
+        self._handles: dict[str, ray.actor.ActorHandle] = {}
+        # When set, call() submits and returns a Pending instead of waiting (batch).
+        self.deferred = False
 
     # -- finding actors --------------------------------------------------------------------
     def _live(self, name: str) -> ray.actor.ActorHandle | None:
@@ -52,33 +56,29 @@ class Bank:
         ).remote(str(self.home), self.namespace, name)
 
     def actor(self, name: str, *, creating: bool = False) -> ray.actor.ActorHandle:
+        if name in self._handles:
+            return self._handles[name]
         handle = self._live(name)
-        if handle is not None:
-            return handle
-        if not creating and not self.storage.exists(name):
-            raise AccountNotFound(f"no account named {name!r}")
-        return self._revive(name)
+        if handle is None:
+            if not creating and not self.storage.exists(name):
+                raise AccountNotFound(f"no account named {name!r}")
+            handle = self._revive(name)
+        self._handles[name] = handle
+        return handle
+
+    def forget(self, name: str) -> None:
+        """Drop a handle whose actor was killed for good."""
+        self._handles.pop(name, None)
 
     def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
-        """Call one actor method; if the actor was killed for good meanwhile, revive it once.
+        """Call one actor method and wait (or, when ``deferred``, return its Pending)."""
+        pending = self.submit(name, method, *args, creating=creating)
+        return pending if self.deferred else pending.result()
 
-        Safe to repeat because every mutating call carries an op id.
-        """
-        for attempt in range(2):
-            handle = self.actor(name, creating=creating)
-            try:
-                return ray.get(getattr(handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
-            except RayTaskError as error:
-                raise unwrap(error) from None
-            except (ActorDiedError, ActorUnavailableError) as error:
-                if attempt:
-                    raise InfrastructureError(f"account {name!r} is unavailable: {error}",
-                                              "actor-unavailable") from None
-                self._await_release(name, handle)
-            except GetTimeoutError:
-                raise ClusterUnavailable(f"account {name!r} did not answer in "
-                                         f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
-        raise AssertionError("unreachable")
+    def submit(self, name: str, method: str, *args: Any, creating: bool = False) -> Pending:
+        """Send one actor call without waiting: calls from one caller to one actor run in
+        the order they were sent, so a caller may keep many in flight (pipelining)."""
+        return Pending(self, name, method, args, creating)
 
     def _await_release(self, name: str, old: ray.actor.ActorHandle) -> None:
         """Wait until the name no longer points at ``old`` (killed), so it can be revived."""
@@ -153,6 +153,7 @@ class Bank:
             after = {**self.call(name, "summary"), "actor": info}
         else:
             ray.kill(handle, no_restart=True)
+            self.forget(name)
             self._await_release(name, handle)
             after = {**self.stored(name), "actor": dict(INACTIVE)}
         recovered = (after["balance"], after["min_balance"]) == (
@@ -194,8 +195,45 @@ class Bank:
         handle = self._live(name)
         if handle is not None:
             ray.kill(handle, no_restart=True)
+            self.forget(name)
             self._await_release(name, handle)
         self.storage.store_for(name).delete(name)
+
+
+class Pending:
+    """One submitted actor call; ``result()`` waits for it, unwrapping errors.
+
+    If the actor was killed for good meanwhile, the call is sent once more to a revived
+    actor: safe because every mutating call carries an op id.
+    """
+
+    def __init__(self, bank: Bank, name: str, method: str, args: tuple[Any, ...],
+                 creating: bool) -> None:
+        self.bank, self.name, self.method, self.args, self.creating = (
+            bank, name, method, args, creating)
+        self._send()
+
+    def _send(self) -> None:
+        self.handle = self.bank.actor(self.name, creating=self.creating)
+        self.ref = getattr(self.handle, self.method).remote(*self.args)
+
+    def result(self) -> Any:
+        for attempt in range(2):
+            try:
+                return ray.get(self.ref, timeout=CALL_TIMEOUT_S)
+            except RayTaskError as error:
+                raise unwrap(error) from None
+            except (ActorDiedError, ActorUnavailableError) as error:
+                if attempt:
+                    raise InfrastructureError(f"account {self.name!r} is unavailable: {error}",
+                                              "actor-unavailable") from None
+                self.bank.forget(self.name)
+                self.bank._await_release(self.name, self.handle)
+                self._send()
+            except GetTimeoutError:
+                raise ClusterUnavailable(f"account {self.name!r} did not answer in "
+                                         f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
+        raise AssertionError("unreachable")
 
 
 def describe(handle: ray.actor.ActorHandle) -> dict[str, Any]:
