@@ -46,6 +46,7 @@ class AccountActor:
         self._store = self._storage.store_for(name)
         self._account: Account | None = None
         self._calls: Counter[str] = Counter()
+        self._group_commit = False  # inside apply_many: one fsync for the whole group
         try:
             self._current()
         except BankError:
@@ -70,7 +71,7 @@ class AccountActor:
         event = decide(account)
         account.apply(event)
         try:
-            self._store.append(account, event)
+            self._store.append(account, event, sync=not self._group_commit)
         except BaseException:
             # Not durable, so not acknowledged: forget it and reload from disk next time.
             self._account = None
@@ -127,6 +128,35 @@ class AccountActor:
                              domain.request(domain.TRANSFER_IN, amount, counterparty=source),
                              lambda a: a.decide_transfer_in(op_id, transfer_id, amount, source))
 
+    @counted
+    def apply_many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run several commands in order and make them durable with one fsync.
+
+        Each entry's answer is its result or the BankError it raised; none is returned
+        before all are on disk, and if that fails, none is acknowledged. A retried group is
+        safe: every entry carries its op id.
+        """
+        answers: list[Any] = []
+        self._group_commit = True
+        try:
+            for method, args in calls:
+                if method not in GROUPABLE:
+                    raise InfrastructureError(f"{method!r} cannot run in a group", "bad-group")
+                try:
+                    answers.append(getattr(self, method)(*args))
+                except InfrastructureError:
+                    raise  # storage failed: the whole group is unacknowledged
+                except BankError as error:
+                    answers.append(error)
+            self._store.sync(self._name)
+        except BaseException:
+            self._account = None  # not durable, so not acknowledged: reload from disk
+            self._store.close(self._name)
+            raise
+        finally:
+            self._group_commit = False
+        return answers
+
     # -- inspection ------------------------------------------------------------------------
     @counted
     def summary(self) -> dict[str, Any]:
@@ -144,6 +174,9 @@ class AccountActor:
         """Let go of open files before the actor is killed for good."""
         self._store.close(self._name)
         self._account = None
+
+
+GROUPABLE = frozenset({"open", "deposit", "withdraw", "summary"})
 
 
 def unwrap(error: Exception) -> Exception:

@@ -8,6 +8,7 @@ shape that lets a bank hold more accounts than a machine has room for processes.
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -38,8 +39,10 @@ class Bank:
         self.storage = Storage(home, namespace)
         # Handles found once are kept: a long-lived caller (batch) skips the name look-up.
         self._handles: dict[str, ray.actor.ActorHandle] = {}
-        # When set, call() submits and returns a Pending instead of waiting (batch).
+        # When set, call() queues the call in its account's Group and returns a GroupItem
+        # instead of waiting; flush() sends the groups (batch).
         self.deferred = False
+        self._groups: dict[str, Group] = {}
 
     # -- finding actors --------------------------------------------------------------------
     def _live(self, name: str) -> ray.actor.ActorHandle | None:
@@ -72,8 +75,18 @@ class Bank:
 
     def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
         """Call one actor method and wait (or, when ``deferred``, return its Pending)."""
-        pending = self.submit(name, method, *args, creating=creating)
-        return pending if self.deferred else pending.result()
+        if self.deferred:
+            group = self._groups.get(name)
+            if group is None:
+                group = self._groups[name] = Group(self, name)
+            return group.add(method, args, creating)
+        return self.submit(name, method, *args, creating=creating).result()
+
+    def flush(self) -> None:
+        """Send every queued group: one actor call and one fsync per account."""
+        groups, self._groups = self._groups, {}
+        for group in groups.values():
+            group.send()
 
     def submit(self, name: str, method: str, *args: Any, creating: bool = False) -> Pending:
         """Send one actor call without waiting: calls from one caller to one actor run in
@@ -234,6 +247,63 @@ class Pending:
                 raise ClusterUnavailable(f"account {self.name!r} did not answer in "
                                          f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
         raise AssertionError("unreachable")
+
+
+class Group:
+    """Calls queued for one account, sent as one ``apply_many``: one round trip, one fsync.
+
+    The actor runs them in order and answers each with its result or its BankError.
+    """
+
+    def __init__(self, bank: Bank, name: str) -> None:
+        self.bank, self.name = bank, name
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.creating = False
+        self._pending: Pending | None = None
+        self._answers: list[Any] | None = None
+        self._error: BankError | None = None
+        self._sent = threading.Event()  # answers() may be waiting in another thread
+
+    def add(self, method: str, args: tuple[Any, ...], creating: bool) -> GroupItem:
+        self.calls.append((method, args))
+        self.creating = self.creating or creating
+        return GroupItem(self, len(self.calls) - 1)
+
+    def send(self) -> None:
+        try:
+            self._pending = Pending(self.bank, self.name, "apply_many", (self.calls,),
+                                    self.creating)
+        except BankError as error:  # e.g. no such account: every call gets the answer
+            self._error = error
+        finally:
+            self._sent.set()
+
+    def answers(self) -> list[Any]:
+        """Wait until the group is sent and answered (only one thread awaits a group)."""
+        self._sent.wait()
+        if self._answers is None and self._error is None:
+            if self._pending is None:
+                raise AssertionError("a group is awaited only once it was sent")
+            try:
+                self._answers = self._pending.result()
+            except BankError as error:
+                self._error = error
+        if self._error is not None:
+            raise self._error
+        return self._answers  # type: ignore[return-value]
+
+
+class GroupItem:
+    """One call of a Group; ``result()`` waits for the group like Pending.result()."""
+
+    def __init__(self, group: Group, index: int) -> None:
+        self.group, self.index = group, index
+
+    def result(self) -> Any:
+        answer = self.group.answers()[self.index]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
 
 def describe(handle: ray.actor.ActorHandle) -> dict[str, Any]:

@@ -49,21 +49,34 @@ class JournalStore(AccountStore):
         finally:
             os.close(fd)
 
-    def append(self, account: Account, event: Event) -> None:
+    def append(self, account: Account, event: Event, *, sync: bool = True) -> None:
         if event.seq == 1:
             self.create(account, event)
             return
         writer = self._writer(account.name)
+        snapshot_due = event.seq % self.snapshot_every == 0
         try:
             writer.write(frame(event.to_record()))
             writer.flush()
-            os.fsync(writer.fileno())
+            if sync or snapshot_due:  # a snapshot never points past the durable journal
+                os.fsync(writer.fileno())
         except OSError as error:
             self.close(account.name)
             raise StorageError(f"cannot append to {writer.name}: {error.strerror}",
                                "storage-unwritable") from error
-        if event.seq % self.snapshot_every == 0:
+        if snapshot_due:
             self._snapshot(account, writer.tell())
+
+    def sync(self, name: str) -> None:
+        writer = self._writers.get(name)
+        if writer is None:
+            return
+        try:
+            os.fsync(writer.fileno())
+        except OSError as error:
+            self.close(name)
+            raise StorageError(f"cannot sync {writer.name}: {error.strerror}",
+                               "storage-unwritable") from error
 
     def _writer(self, name: str) -> BinaryIO:
         """The account's journal open for appending, locked against any second writer."""
