@@ -18,7 +18,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayTaskError
 
 from raybank.actors import RemoteAccountActor, unwrap
-from raybank.errors import AccountNotFound, ClusterUnavailable, InfrastructureError
+from raybank.errors import AccountNotFound, BankError, ClusterUnavailable, InfrastructureError
 from raybank.storage import Storage
 
 RESTART_WAIT_S = 60.0

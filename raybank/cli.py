@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ class Channel:
 
     stdout: TextIO
     stderr: TextIO
-    bank_for: Any  # (settings, namespace) -> Bank
+    bank_for: Callable[[Settings, str | None], Bank]
     console: dict[str, Any] = field(default_factory=dict)  # rich Console options
 
     def result(self, invocation: Invocation, view: str, payload: Any, code: int) -> None:

@@ -52,7 +52,7 @@ def test_batch_reports_every_line_in_order_with_contract_codes(driver_bank):
 def test_batch_keeps_each_accounts_order_across_interleaved_accounts(driver_bank):
     script = ["create x --balance 0", "create y --balance 0"]
     for n in range(1, 41):
-        script += [f"deposit x {n}.00", f"withdraw y 1.00" if n % 2 else f"deposit y 1.00"]
+        script += [f"deposit x {n}.00", "withdraw y 1.00" if n % 2 else "deposit y 1.00"]
     script += ["withdraw x 820.00", "withdraw x 0.01"]  # 1+..+40 = 820: exactly empties x
     result = driver_bank("batch", "--json", input="\n".join(script))
     records = lines_of(result)
