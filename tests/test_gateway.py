@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import gateway_pid
+from tests.conftest import Raybank, gateway_pid
 
 pytestmark = pytest.mark.ray
 
@@ -45,6 +45,23 @@ def test_answers_are_identical_on_both_paths(raybank):
     assert (human.code, human.stdout) == (1, "") and "insufficient funds" in human.stderr
     table = raybank("balance", "al")
     assert table.code == 0 and "12.50" in table.stdout and "\x1b[" not in table.stdout
+
+
+def test_both_paths_print_the_same_bytes_for_the_same_commands(gateway_bank):
+    gateway_bank.json("create", "dee", "--balance", "3")
+    gateway_bank.json("deposit", "dee", "4", "--op-id", "dep-dee")
+    driver = Raybank(home=gateway_bank.home, namespace=gateway_bank.namespace,
+                     extra_env={"RAYBANK_NO_GATEWAY": "1"})
+    for args in (("balance", "dee", "--json"), ("history", "dee", "--json"),
+                 ("status", "--json"), ("verify", "--json"), ("balance", "nope", "--json"),
+                 ("deposit", "dee", "0", "--json"), ("withdraw", "dee", "--json"),
+                 ("deposit", "dee", "4", "--op-id", "dep-dee", "--json"),
+                 ("balance", "dee"), ("withdraw", "dee", "100")):
+        through_gateway, as_driver = gateway_bank(*args), driver(*args)
+        assert (through_gateway.code, through_gateway.stdout) == (
+            as_driver.code, as_driver.stdout), args
+        if not through_gateway.stdout:
+            assert through_gateway.stderr.strip() and as_driver.stderr.strip(), args
 
 
 def test_socket_is_0600_in_a_0700_home(gateway_bank):
