@@ -1,3 +1,3 @@
-from raybank.cli import main
+from raybank.entry import main
 
 main()

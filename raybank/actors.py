@@ -20,7 +20,7 @@ import ray
 
 from raybank import account as domain
 from raybank.account import Account, AppliedOp, Event
-from raybank.errors import AccountNotFound, BankError
+from raybank.errors import AccountNotFound, BankError, InfrastructureError
 from raybank.faults import crash_point, fires
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
@@ -50,6 +50,7 @@ class AccountActor:
         self._store = self._reach(self._storage.store_for(name))
         self._account: Account | None = None
         self._calls: Counter[str] = Counter()
+        self._group_commit = False  # inside apply_many: one fsync for the whole group
         try:
             self._current()
         except BankError:
@@ -84,7 +85,8 @@ class AccountActor:
         crash_point(self._home, "before-append", self._name)
         try:
             if event.seq == 1 or not fires(self._home, "drop-append", self._name):
-                self._store.append(account, event)  # (dropping it is a test-only defect)
+                # (dropping it is a test-only defect); in a group, one sync serves them all
+                self._store.append(account, event, sync=not self._group_commit)
         except BaseException:
             # Not durable, so not acknowledged: forget it and reload from disk next time.
             self._account = None
@@ -142,6 +144,35 @@ class AccountActor:
                              domain.request(domain.TRANSFER_IN, amount, counterparty=source),
                              lambda a: a.decide_transfer_in(op_id, transfer_id, amount, source))
 
+    @counted
+    def apply_many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run several commands in order and make them durable with one fsync.
+
+        Each entry's answer is its result or the BankError it raised; none is returned
+        before all are on disk, and if that fails, none is acknowledged. A retried group is
+        safe: every entry carries its op id.
+        """
+        answers: list[Any] = []
+        self._group_commit = True
+        try:
+            for method, args in calls:
+                if method not in GROUPABLE:
+                    raise InfrastructureError(f"{method!r} cannot run in a group", "bad-group")
+                try:
+                    answers.append(getattr(self, method)(*args))
+                except InfrastructureError:
+                    raise  # storage failed: the whole group is unacknowledged
+                except BankError as error:
+                    answers.append(error)
+            self._store.sync(self._name)
+        except BaseException:
+            self._account = None  # not durable, so not acknowledged: reload from disk
+            self._store.close(self._name)
+            raise
+        finally:
+            self._group_commit = False
+        return answers
+
     # -- inspection ------------------------------------------------------------------------
     @counted
     def summary(self) -> dict[str, Any]:
@@ -159,6 +190,9 @@ class AccountActor:
         """Let go of open files before the actor is killed for good."""
         self._store.close(self._name)
         self._account = None
+
+
+GROUPABLE = frozenset({"open", "deposit", "withdraw", "summary"})
 
 
 RemoteAccountActor = ray.remote(AccountActor)

@@ -8,6 +8,7 @@ shape that lets a bank hold more accounts than a machine has room for processes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -50,6 +51,10 @@ class Bank:
         self.persistence = persistence  # asked for by the user; fixed per namespace
         # Handles found by name, kept while they work: a look-up costs as much as a call.
         self._handles: dict[str, ray.actor.ActorHandle] = {}
+        # When set, call() queues the call in its account's Group and returns a GroupItem
+        # instead of waiting; flush() sends the groups (batch).
+        self.deferred = False
+        self._groups: dict[str, Group] = {}
 
     # -- finding actors --------------------------------------------------------------------
     def live_actor(self, name: str) -> ray.actor.ActorHandle | None:
@@ -75,32 +80,38 @@ class Bank:
         self._handles[name] = handle
         return handle
 
-    def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
-        """Call one account actor method, reviving the actor if it was killed for good.
+    def forget(self, name: str) -> None:
+        """Drop a handle whose actor was killed for good."""
+        self._handles.pop(name, None)
 
-        Safe to repeat because every mutating call carries an op id.
+    def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
+        """Call one account actor method and wait (or, when ``deferred``, queue it).
+
+        If the actor was killed for good, it is revived and the call sent once more: safe
+        because every mutating call carries an op id.
         """
-        return self._call_named(name, lambda: self.actor(name, creating=creating),
-                                method, *args)
+        if self.deferred:
+            group = self._groups.get(name)
+            if group is None:
+                group = self._groups[name] = Group(self, name)
+            return group.add(method, args, creating)
+        return self.submit(name, method, *args, creating=creating).result()
+
+    def flush(self) -> None:
+        """Send every queued group: one actor call and one fsync per account."""
+        groups, self._groups = self._groups, {}
+        for group in groups.values():
+            group.send()
+
+    def submit(self, name: str, method: str, *args: Any, creating: bool = False) -> Pending:
+        """Send one actor call without waiting: calls from one caller to one actor run in
+        the order they were sent, so a caller may keep many in flight (pipelining)."""
+        return Pending(self, name, lambda: self.actor(name, creating=creating), method, args)
 
     def _call_named(self, name: str, find: Callable[[], ray.actor.ActorHandle], method: str,
                     *args: Any) -> Any:
-        """Call ``method`` on the actor ``find`` returns; if it died for good, find it once more."""
-        for attempt in range(2):
-            handle = find()
-            try:
-                return ray.get(getattr(handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
-            except RayTaskError as error:
-                raise unwrap_remote(error) from None
-            except (ActorDiedError, ActorUnavailableError) as error:
-                if attempt:
-                    raise InfrastructureError(f"actor {name!r} is unavailable: {error}",
-                                              "actor-unavailable") from None
-                self._await_release(name, handle)
-            except GetTimeoutError:
-                raise ClusterUnavailable(f"actor {name!r} did not answer in "
-                                         f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
-        raise AssertionError("unreachable")
+        """Call ``method`` on the actor ``find`` returns (any named actor) and wait."""
+        return Pending(self, name, find, method, args).result()
 
     def _await_release(self, name: str, old: ray.actor.ActorHandle) -> None:
         """Wait until the name no longer points at ``old`` (killed), so it can be revived."""
@@ -236,6 +247,7 @@ class Bank:
             after = {**self.call(name, "summary"), "actor": info}
         else:
             ray.kill(handle, no_restart=True)
+            self.forget(name)
             self._await_release(name, handle)
             after = {**self.stored(name), "actor": dict(INACTIVE)}
         recovered = (after["balance"], after["min_balance"]) == (
@@ -277,12 +289,108 @@ class Bank:
         handle = self.live_actor(name)
         if handle is not None:
             ray.kill(handle, no_restart=True)
+            self.forget(name)
             self._await_release(name, handle)
 
     def remove(self, name: str) -> None:
         """Kill an account's actor for good and delete its storage (demo and simulator)."""
         self._retire(name)
         self.storage.store_for(name).delete(name)
+
+
+class Pending:
+    """One submitted actor call; ``result()`` waits for it, unwrapping errors.
+
+    If the actor was killed for good meanwhile, ``find`` is asked for it again (reviving an
+    account) and the call is sent once more: safe because every mutating call carries an op id.
+    """
+
+    def __init__(self, bank: Bank, name: str, find: Callable[[], ray.actor.ActorHandle],
+                 method: str, args: tuple[Any, ...]) -> None:
+        self.bank, self.name, self.find, self.method, self.args = bank, name, find, method, args
+        self._send()
+
+    def _send(self) -> None:
+        self.handle = self.find()
+        self.ref = getattr(self.handle, self.method).remote(*self.args)
+
+    def result(self) -> Any:
+        for attempt in range(2):
+            try:
+                return ray.get(self.ref, timeout=CALL_TIMEOUT_S)
+            except RayTaskError as error:
+                raise unwrap_remote(error) from None
+            except (ActorDiedError, ActorUnavailableError) as error:
+                if attempt:
+                    raise InfrastructureError(f"actor {self.name!r} is unavailable: {error}",
+                                              "actor-unavailable") from None
+                self.bank.forget(self.name)
+                self.bank._await_release(self.name, self.handle)
+                self._send()
+            except GetTimeoutError:
+                raise ClusterUnavailable(f"actor {self.name!r} did not answer in "
+                                         f"{CALL_TIMEOUT_S:.0f}s", "timeout") from None
+        raise AssertionError("unreachable")
+
+
+class Group:
+    """Calls queued for one account, sent as one ``apply_many``: one round trip, one fsync.
+
+    The actor runs them in order and answers each with its result or its BankError.
+    """
+
+    def __init__(self, bank: Bank, name: str) -> None:
+        self.bank, self.name = bank, name
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.creating = False
+        self._pending: Pending | None = None
+        self._answers: list[Any] | None = None
+        self._error: BankError | None = None
+        self._sent = threading.Event()  # answers() may be waiting in another thread
+
+    def add(self, method: str, args: tuple[Any, ...], creating: bool) -> GroupItem:
+        self.calls.append((method, args))
+        self.creating = self.creating or creating
+        return GroupItem(self, len(self.calls) - 1)
+
+    def send(self) -> None:
+        try:
+            creating = self.creating
+            self._pending = Pending(
+                self.bank, self.name,
+                lambda: self.bank.actor(self.name, creating=creating), "apply_many",
+                (self.calls,))
+        except BankError as error:  # e.g. no such account: every call gets the answer
+            self._error = error
+        finally:
+            self._sent.set()
+
+    def answers(self) -> list[Any]:
+        """Wait until the group is sent and answered (only one thread awaits a group)."""
+        self._sent.wait()
+        if self._answers is None and self._error is None:
+            if self._pending is None:
+                raise AssertionError("a group is awaited only once it was sent")
+            try:
+                self._answers = self._pending.result()
+            except BankError as error:
+                self._error = error
+        if self._error is not None:
+            raise self._error
+        return self._answers  # type: ignore[return-value]
+
+
+class GroupItem:
+    """One call of a Group; ``result()`` waits for the group like Pending.result()."""
+
+    def __init__(self, group: Group, index: int) -> None:
+        self.group, self.index = group, index
+
+    def result(self) -> Any:
+        answer = self.group.answers()[self.index]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
 
 def describe(handle: ray.actor.ActorHandle) -> dict[str, Any]:

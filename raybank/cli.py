@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TextIO
 
 import typer
 
@@ -41,23 +43,65 @@ class Settings:
     persistence: str | None
 
 
+@dataclass
+class Channel:
+    """Where an invocation that is not a process of its own writes, and the bank it uses.
+
+    The gateway runs each request, and `batch` each line, through the same commands as the
+    command line; a Channel in CHANNEL gives that invocation its own streams instead of the
+    process's file descriptors, and a bank that is already attached.
+    """
+
+    stdout: TextIO
+    stderr: TextIO
+    bank_for: Callable[[Settings, str | None], Bank]
+    console: dict[str, Any] = field(default_factory=dict)  # rich Console options
+
+    def result(self, invocation: Invocation, view: str, payload: Any, code: int) -> None:
+        invocation.renderer.result(view, payload)
+
+    def error(self, invocation: Invocation, error: BankError) -> None:
+        invocation.renderer.error(error)
+
+    def usage_error(self, error: Exception, json_mode: bool) -> None:
+        show_usage_error(error, json_mode, self.stdout, self.stderr)
+
+
+CHANNEL: ContextVar[Channel | None] = ContextVar("raybank_channel", default=None)
+
+
 class Invocation:
     """One command's run: its output streams, its bank connection, its exit."""
 
     def __init__(self, ctx: typer.Context, json_mode: bool) -> None:
-        from raybank.render import Renderer
-
         self.settings: Settings = ctx.obj
-        # Ray and its C++ core may write to fd 1. Keep the real stdout for our output only
-        # and point fd 1 at stderr, so no log line can ever reach a script reading stdout.
-        self.stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
-        os.dup2(2, 1)
-        sys.stdout = sys.stderr
-        self.renderer: Renderer = Renderer(json_mode, self.stdout, sys.stderr)
+        self.json_mode = json_mode
+        self.channel = CHANNEL.get()
+        if self.channel is not None:
+            self.stdout, self.stderr = self.channel.stdout, self.channel.stderr
+        else:
+            # Ray and its C++ core may write to fd 1. Keep the real stdout for our output
+            # only and point fd 1 at stderr, so no log line can ever reach a script's stdout.
+            self.stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
+            os.dup2(2, 1)
+            sys.stdout = sys.stderr
+            self.stderr = sys.stderr
+        self._renderer: Renderer | None = None
         self._bank: Bank | None = None
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            from raybank.render import Renderer
+
+            options = self.channel.console if self.channel is not None else {}
+            self._renderer = Renderer(self.json_mode, self.stdout, self.stderr, **options)
+        return self._renderer
 
     def bank(self, namespace: str | None = None) -> Bank:
         """Attach to the cluster (starting the embedded one if needed) on first use."""
+        if self._bank is None and self.channel is not None:
+            self._bank = self.channel.bank_for(self.settings, namespace)
         if self._bank is None:
             from raybank.cluster import Home, attach
 
@@ -65,22 +109,32 @@ class Invocation:
             attach(home, self.settings.address, self.settings.namespace)
             from raybank.bank import Bank  # imports Ray: only after attach set its auth
 
+            if self.settings.address is None and not os.environ.get("RAYBANK_NO_GATEWAY"):
+                from raybank.gateway import ensure_gateway
+
+                ensure_gateway(home.path)  # so that the next command need not import Ray
             self._bank = Bank(home.path, namespace or self.settings.namespace,
                               self.settings.persistence)
         return self._bank
 
-    def finish(self, view: str, payload: dict[str, Any], exit_code: int = 0) -> NoReturn:
-        self.renderer.result(view, payload)
+    def finish(self, view: str, payload: Any, exit_code: int = 0) -> NoReturn:
+        if self.channel is not None:
+            self.channel.result(self, view, payload, exit_code)
+        else:
+            self.renderer.result(view, payload)
         self.exit(exit_code)
 
     def fail(self, error: BankError) -> NoReturn:
-        self.renderer.error(error)
+        if self.channel is not None:
+            self.channel.error(self, error)
+        else:
+            self.renderer.error(error)
         self.exit(error.exit_code)
 
     def exit(self, code: int) -> NoReturn:
         self.stdout.flush()
-        sys.stderr.flush()
-        if self._bank is not None:
+        self.stderr.flush()
+        if self._bank is not None and self.channel is None:
             # Every result has been awaited; skip Ray's ~0.8 s teardown at interpreter exit.
             os._exit(code)
         raise typer.Exit(code)
@@ -392,28 +446,92 @@ def simulate(
     run(ctx, json_, action)
 
 
-def main() -> None:
-    """Console entry point: usage errors become exit 2 (as JSON when --json was given)."""
+@app.command()
+def batch(ctx: typer.Context,
+          file: Annotated[str, typer.Argument(help="File of commands; - for stdin.")] = "-",
+          json_: JsonOption = False) -> None:
+    """Run one command a line (the words after `raybank`) over one connection.
+
+    Prints one JSON line per command, in input order, each once its command is durable:
+    {"line": N, "exit": CODE, "result": {...}} or {"line": N, "exit": CODE, "error": {...}}.
+    Commands on one account keep their order; different accounts proceed in parallel.
+    Exits 0 if every line did, else with the first failing line's code.
+    Example: raybank batch ops.txt
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.batch import read_lines, run_batch
+
+        lines = read_lines(file)
+        inv.exit(run_batch(inv, lines))
+
+    run(ctx, json_, action)
+
+
+_COMMAND: Any = None
+
+
+def command_group() -> Any:
+    """The click group behind the Typer app, built once per process."""
+    global _COMMAND
+    if _COMMAND is None:
+        _COMMAND = typer.main.get_command(app)
+    return _COMMAND
+
+
+def parent_context(settings: Settings) -> Any:
+    """A group context holding ``settings``, for running many command lines under it
+    without parsing the global options again (batch)."""
+    # Parsed leniently (no words would otherwise mean "show help"), then strict again.
+    context = command_group().make_context("raybank", [], resilient_parsing=True)
+    context.resilient_parsing = False
+    context.obj = settings
+    return context
+
+
+def execute(args: list[str], default_map: dict[str, Any] | None = None,
+            parent: Any = None) -> int:
+    """Run one command line through the Typer app; returns its exit code.
+
+    With ``parent`` (see parent_context) only the command's own words are parsed. Usage
+    errors (Typer's own copy of click's, exit 2) go to the invocation's channel when there
+    is one (gateway, batch), else to this process's stdout (with --json) or stderr.
+    """
+    group = command_group()
     try:
-        code = app(standalone_mode=False)
+        if parent is None:
+            code = group.main(args, prog_name="raybank", standalone_mode=False,
+                              default_map=default_map)
+        else:
+            name, command, rest = group.resolve_command(parent, args)
+            with command.make_context(name, rest, parent=parent) as context:
+                code = command.invoke(context)
     except typer.Exit as done:
         code = done.exit_code
     except typer.Abort:
         code = 130
     except Exception as error:
-        # Typer's usage errors (its own copy of click's) carry exit code 2 and a message.
         if getattr(error, "exit_code", None) != 2 or not hasattr(error, "format_message"):
             raise
-        show_usage_error(error)
+        channel = CHANNEL.get()
+        if channel is not None:
+            channel.usage_error(error, "--json" in args)
+        else:
+            show_usage_error(error, "--json" in args, sys.stdout, sys.stderr)
         code = 2
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
 
 
-def show_usage_error(error: Exception) -> None:
-    if "--json" in sys.argv:
+def main() -> None:
+    """Run the command here, as a Ray driver when it needs one; usage errors exit 2."""
+    sys.exit(execute(sys.argv[1:]))
+
+
+def show_usage_error(error: Exception, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
+    if json_mode:
         from raybank.render import to_json
 
         message = error.format_message()  # type: ignore[attr-defined]
-        sys.stdout.write(to_json({"error": {"code": "invalid-input", "message": message}}) + "\n")
+        stdout.write(to_json({"error": {"code": "invalid-input", "message": message}}) + "\n")
+        stdout.flush()
     else:
-        error.show()  # type: ignore[attr-defined]
+        error.show(file=stderr)  # type: ignore[attr-defined]

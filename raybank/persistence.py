@@ -41,8 +41,11 @@ class PersistenceActor:
     def load(self, kind: str, name: str, repair: bool) -> Account:
         return self._storage.stores[kind].load(name, repair=repair)
 
-    def append(self, kind: str, account: Account, event: Event) -> None:
-        self._storage.stores[kind].append(account, event)
+    def append(self, kind: str, account: Account, event: Event, sync: bool) -> None:
+        self._storage.stores[kind].append(account, event, sync=sync)
+
+    def sync(self, kind: str, name: str) -> None:
+        self._storage.stores[kind].sync(name)
 
     def events(self, kind: str, name: str) -> list[Event]:
         return self._storage.stores[kind].events(name)
@@ -84,8 +87,11 @@ class PooledStore(AccountStore):
     def load(self, name: str, *, repair: bool = False) -> Account:
         return self._call(name, "load", name, repair)  # type: ignore[return-value]
 
-    def append(self, account: Account, event: Event) -> None:
-        self._call(account.name, "append", account, event)
+    def append(self, account: Account, event: Event, *, sync: bool = True) -> None:
+        self._call(account.name, "append", account, event, sync)
+
+    def sync(self, name: str) -> None:
+        self._call(name, "sync", name)
 
     def events(self, name: str) -> list[Event]:
         return self._call(name, "events", name)  # type: ignore[return-value]

@@ -182,11 +182,23 @@ VIEWS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
 class Renderer:
     """Writes one command's outcome to the real stdout (results) or stderr (human errors)."""
 
-    def __init__(self, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
+    def __init__(self, json_mode: bool, stdout: TextIO, stderr: TextIO,
+                 **console_options: Any) -> None:
+        """``console_options`` describe the user's terminal when it is not this process's
+        (the gateway draws for a client): rich's force_terminal, width, _environ."""
         self.json_mode = json_mode
         self.stdout = stdout
-        self.console = Console(file=stdout, highlight=False)
-        self.error_console = Console(file=stderr, highlight=False)
+        stdout_options = {key: value for key, value in console_options.items()
+                          if key != "stderr_terminal"}
+        stderr_options = {**stdout_options, "force_terminal": console_options.get(
+            "stderr_terminal", stdout_options.get("force_terminal"))}
+        self.console = Console(file=stdout, highlight=False, **stdout_options)
+        self.error_console = Console(file=stderr, highlight=False, **stderr_options)
+
+    def record(self, payload: dict[str, Any]) -> None:
+        """One JSON line of a stream of results (`batch`), in either mode."""
+        self.stdout.write(to_json(payload) + "\n")
+        self.stdout.flush()
 
     def result(self, view: str, payload: dict[str, Any]) -> None:
         if self.json_mode:

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,11 +105,57 @@ def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rayban
         stop_cluster(bank)
 
 
-@pytest.fixture
-def raybank(session_cluster: Raybank, tmp_path: Path) -> Raybank:
-    """A fresh home and namespace attached to the session's cluster."""
+GATEWAY_WAIT_S = 60.0
+
+
+def gateway_pid(home: Path, other_than: int | None = None) -> int:
+    """Wait until the home's gateway answers on its socket (a new one if ``other_than``)."""
+    from raybank import wire
+
+    deadline = time.monotonic() + GATEWAY_WAIT_S
+    while True:
+        try:
+            with wire.connect(wire.socket_path(home), timeout=1.0) as sock:
+                pid = wire.peer(sock)[0]
+            if pid != other_than:
+                return pid
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "no gateway answered"
+        time.sleep(0.05)
+
+
+def attached_bank(session_cluster: Raybank, tmp_path: Path, path: str) -> Raybank:
+    """A fresh home and namespace on the session's cluster, reached as a Ray driver
+    (RAYBANK_NO_GATEWAY=1) or through the home's gateway, which it then waits for."""
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     for name in ("cluster.json", "cluster.token"):
         shutil.copy2(session_cluster.home / name, home / name)
-    return Raybank(home=home, namespace=f"test-{uuid.uuid4().hex[:12]}")
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    if path == "driver":
+        return Raybank(home=home, namespace=namespace, extra_env={"RAYBANK_NO_GATEWAY": "1"})
+    bank = Raybank(home=home, namespace=namespace, extra_env={"RAYBANK_NO_GATEWAY": ""})
+    # Any command that attaches as a driver starts the home's gateway.
+    assert bank("balance", "no-such-account", "--json").code == 3
+    gateway_pid(home)
+    return bank
+
+
+@pytest.fixture(params=["driver", "gateway"])
+def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, tmp_path: Path
+            ) -> Raybank:
+    """Every test using this fixture runs the same checks through both paths."""
+    return attached_bank(session_cluster, tmp_path, request.param)
+
+
+@pytest.fixture
+def gateway_bank(session_cluster: Raybank, tmp_path: Path) -> Raybank:
+    """A home whose gateway is running: for checks of the gateway itself."""
+    return attached_bank(session_cluster, tmp_path, "gateway")
+
+
+@pytest.fixture
+def driver_bank(session_cluster: Raybank, tmp_path: Path) -> Raybank:
+    """A home reached only as a Ray driver (no gateway started)."""
+    return attached_bank(session_cluster, tmp_path, "driver")

@@ -100,8 +100,16 @@ class AccountStore(ABC):
         """Rebuild the acknowledged state. ``repair`` lets the single writer drop a torn tail."""
 
     @abstractmethod
-    def append(self, account: Account, event: Event) -> None:
-        """Make ``event`` durable; ``account`` is the state with the event already applied."""
+    def append(self, account: Account, event: Event, *, sync: bool = True) -> None:
+        """Make ``event`` durable; ``account`` is the state with the event already applied.
+
+        With ``sync=False`` a store may leave the event written but not yet on disk until
+        ``sync``: several events then share one fsync (group commit). Nothing appended
+        that way may be acknowledged before ``sync`` returns.
+        """
+
+    def sync(self, name: str) -> None:
+        """Make every event appended with ``sync=False`` durable (no-op if all are)."""
 
     @abstractmethod
     def events(self, name: str) -> list[Event]:

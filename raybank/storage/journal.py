@@ -46,15 +46,20 @@ class JournalWriter:
         self.size = os.fstat(self.fd).st_size
         self.end: int | None = None  # where records stop; known once the journal was read
 
-    def append(self, record: bytes) -> int:
-        """Write one record durably; returns the offset just past it."""
+    def append(self, record: bytes, *, sync: bool = True) -> int:
+        """Write one record (durably unless ``sync`` is False); returns the offset past it."""
         assert self.end is not None, "the journal must be read before it is appended to"
         if self.end + len(record) > self.size:
             self._grow(len(record))
         os.pwrite(self.fd, record, self.end)
-        os.fdatasync(self.fd)
+        if sync:
+            os.fdatasync(self.fd)
         self.end += len(record)
         return self.end
+
+    def sync(self) -> None:
+        """Make every record written so far durable (group commit)."""
+        os.fdatasync(self.fd)
 
     def _grow(self, at_least: int) -> None:
         growth = max(GROWTH_BYTES, at_least)
@@ -89,21 +94,34 @@ class JournalStore(AccountStore):
         finally:
             os.close(fd)
 
-    def append(self, account: Account, event: Event) -> None:
+    def append(self, account: Account, event: Event, *, sync: bool = True) -> None:
         if event.seq == 1:
             self.create(account, event)
             return
         writer = self._writer(account.name)
         if writer.end is None:
             self.load(account.name, repair=True)  # finds where the records end
+        snapshot_due = event.seq % self.snapshot_every == 0
         try:
-            end = writer.append(frame(event.to_record()))
+            # A snapshot never points past the durable journal, so it forces a sync.
+            end = writer.append(frame(event.to_record()), sync=sync or snapshot_due)
         except OSError as error:
             self.close(account.name)
             raise StorageError(f"cannot append to {writer.path}: {error.strerror}",
                                "storage-unwritable") from error
-        if event.seq % self.snapshot_every == 0:
+        if snapshot_due:
             self._snapshot(account, end)
+
+    def sync(self, name: str) -> None:
+        writer = self._writers.get(name)
+        if writer is None:
+            return
+        try:
+            writer.sync()
+        except OSError as error:
+            self.close(name)
+            raise StorageError(f"cannot sync {writer.path}: {error.strerror}",
+                               "storage-unwritable") from error
 
     def _writer(self, name: str) -> JournalWriter:
         """The account's journal writer, locked against any second writer."""

@@ -61,7 +61,8 @@ class PickledStateStore(AccountStore):
         write_atomically(folder / self.marker, self._seal(account, [event]))
         self._events[account.name] = [event]
 
-    def append(self, account: Account, event: Event) -> None:
+    def append(self, account: Account, event: Event, *, sync: bool = True) -> None:
+        # Each write is atomic and durable on its own: nothing is ever left to ``sync``.
         if event.seq == 1:
             self.create(account, event)
             return

@@ -1,0 +1,130 @@
+"""The `raybank` console entry point: ask the gateway first, else run the command here.
+
+A command run here pays for importing Ray, Typer and Rich and for attaching to the cluster
+(about 0.4 s and more). The embedded cluster's gateway already holds all of that, so when
+it answers on its socket in RAYBANK_HOME, this process only forwards the words it was
+given and prints what comes back. It imports nothing but the standard library until it
+knows the gateway cannot answer: then the normal in-process CLI (a Ray driver) runs.
+
+The local path is always used for --help, for commands that manage the cluster or run long
+(up, down, demo, batch, simulate), with --address or RAY_ADDRESS (the gateway serves only
+the embedded cluster), and when RAYBANK_NO_GATEWAY=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from raybank import wire
+
+GATEWAY_COMMANDS = frozenset({
+    "create", "deposit", "withdraw", "balance", "accounts", "kill", "history", "verify",
+    "status", "transfer",
+})
+# Commands that may have changed something once the request left: never silently rerun.
+_MUTATING = frozenset({"create", "deposit", "withdraw", "kill", "transfer"})
+_VALUE_OPTIONS = {"--home": "home", "--namespace": "namespace", "--address": "address"}
+_TERMINAL_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",
+                 "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+CONNECT_TIMEOUT_S = 1.0
+REPLY_TIMEOUT_S = 600.0
+
+
+def main() -> None:
+    code = via_gateway(sys.argv[1:])
+    if code is None:
+        from raybank.cli import main as run_here
+
+        run_here()
+    else:
+        sys.exit(code)
+
+
+def route(argv: list[str]) -> tuple[Path, str] | None:
+    """(home, command) if the gateway may serve these words, else None."""
+    if os.environ.get("RAYBANK_NO_GATEWAY") or os.environ.get("RAY_ADDRESS"):
+        return None
+    if "--help" in argv or "-h" in argv:
+        return None
+    options: dict[str, str] = {}
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        flag, equals, value = argv[index].partition("=")
+        if flag not in _VALUE_OPTIONS:
+            return None
+        if not equals:
+            index += 1
+            if index == len(argv):
+                return None
+            value = argv[index]
+        options[_VALUE_OPTIONS[flag]] = value
+        index += 1
+    if options.get("home") and not os.path.isabs(os.path.expanduser(options["home"])):
+        return None  # the gateway's working folder is not ours
+    if options.get("address") or index == len(argv) or argv[index] not in GATEWAY_COMMANDS:
+        return None
+    home = options.get("home") or os.environ.get("RAYBANK_HOME") or "~/.raybank"
+    return Path(home).expanduser().absolute(), argv[index]
+
+
+def terminal() -> dict[str, object]:
+    """What the gateway needs to draw human output as this terminal would show it."""
+    size = None
+    for fd in (1, 2, 0):
+        try:
+            size = os.get_terminal_size(fd)
+            break
+        except OSError:
+            continue
+    return {
+        "stdout_tty": os.isatty(1), "stderr_tty": os.isatty(2),
+        "columns": size.columns if size else None, "lines": size.lines if size else None,
+        "env": {key: os.environ[key] for key in _TERMINAL_ENV if key in os.environ},
+    }
+
+
+def via_gateway(argv: list[str]) -> int | None:
+    """Run the command through the gateway; its exit code, or None to run it here."""
+    routed = route(argv)
+    if routed is None:
+        return None
+    home, command = routed
+    try:
+        sock = wire.connect(wire.socket_path(home), CONNECT_TIMEOUT_S)
+    except OSError:
+        return None  # no gateway (yet), or a stale socket of a stopped cluster
+    with sock:
+        request = {"argv": argv, "home": str(home),
+                   "namespace": os.environ.get("RAYBANK_NAMESPACE"), "terminal": terminal()}
+        try:
+            wire.send(sock, request)
+        except OSError:
+            return None  # nothing was delivered: safe to run here instead
+        try:
+            sock.settimeout(REPLY_TIMEOUT_S)
+            reply = wire.receive(sock)
+        except OSError as error:
+            if command not in _MUTATING:
+                return None
+            return lost_reply(argv, error)
+    if reply.get("refused"):
+        return None  # not this gateway's to serve (another home): run here
+    sys.stdout.write(reply.get("stdout", ""))
+    sys.stderr.write(reply.get("stderr", ""))
+    return int(reply.get("exit", 4))
+
+
+def lost_reply(argv: list[str], error: OSError) -> int:
+    """The gateway died with a mutating request in hand: it may have run, so say so (exit 4)."""
+    import json
+
+    message = (f"the gateway stopped before answering ({error}); the command may or may not "
+               "have run: repeat it with the same --op-id to be sure")
+    if "--json" in argv:
+        sys.stdout.write(json.dumps({"error": {"code": "gateway-lost", "message": message}})
+                         + "\n")
+    else:
+        sys.stderr.write(f"Error: {message}\n")
+    return 4

@@ -1,0 +1,122 @@
+"""The gateway: one long-lived Ray actor per home that runs commands for thin clients.
+
+A short command spends most of its time importing Ray and attaching, not banking. The
+gateway pays that once: it is a detached actor in raybank's own cluster, listening on a Unix
+socket in its home (see raybank.wire), and for every request it runs the *same* Typer app
+as the command line, with that request's words, environment and terminal, its output
+captured per request (a cli.Channel) instead of written to this process's descriptors.
+
+Ray restarts it when it dies (``max_restarts=-1``; ``__init__`` binds the socket again),
+and it dies with the cluster, since it runs in one of the cluster's worker processes. Any
+command that attaches to the embedded cluster as a driver makes sure it exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from raybank import wire
+
+NAMESPACE = "raybank-gateway"
+# Variables of whoever started the cluster, inherited by its workers: a request brings its own.
+_INHERITED = ("RAYBANK_HOME", "RAYBANK_NAMESPACE", "RAY_ADDRESS", "COLUMNS", "LINES",
+              "NO_COLOR", "FORCE_COLOR")
+
+
+def gateway_name(home: Path) -> str:
+    return "gateway-" + hashlib.sha256(str(home).encode()).hexdigest()[:24]
+
+
+def ensure_gateway(home: Path) -> None:
+    """Start this home's gateway unless it runs (race-safe); does not wait for it."""
+    RemoteGateway.options(
+        name=gateway_name(home), namespace=NAMESPACE, lifetime="detached",
+        get_if_exists=True, max_restarts=-1, num_cpus=0,
+    ).remote(str(home))
+
+
+class Gateway:
+    """Serves the embedded cluster's commands for one home over its private socket."""
+
+    def __init__(self, home: str) -> None:
+        for key in _INHERITED:
+            os.environ.pop(key, None)
+        self.home = Path(home)
+        from raybank import bank, cli, render  # noqa: F401 - warm: the first request is fast
+
+        cli.command_group()
+        self._listener = wire.listen(wire.socket_path(self.home))
+        threading.Thread(target=self._accept, name="gateway-accept", daemon=True).start()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _accept(self) -> None:
+        while True:
+            connection, _ = self._listener.accept()
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                wire.check_peer(connection)
+                request = wire.receive(connection)
+                wire.send(connection, self.answer(request))
+            except OSError:
+                pass  # a client that left, or another user's: nothing to tell them
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one command line as the CLI would, capturing its output and exit code."""
+        from raybank.cli import CHANNEL, Channel, execute
+
+        if Path(request.get("home", "")) != self.home:
+            return {"refused": True}
+        stdout, stderr = io.StringIO(), io.StringIO()
+        channel = Channel(stdout, stderr, self._bank_for, console_options(request))
+        defaults = {"home": str(self.home)}
+        if request.get("namespace"):
+            defaults["namespace"] = request["namespace"]
+        token = CHANNEL.set(channel)
+        try:
+            code = execute(list(request["argv"]), default_map=defaults)
+        except Exception as error:  # a bug, not a bank error: report it as infrastructure
+            traceback.print_exc(file=sys.stderr)
+            stderr.write(f"Error: the gateway failed: {error}\n")
+            code = 4
+        finally:
+            CHANNEL.reset(token)
+        return {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "exit": code}
+
+    def _bank_for(self, settings: Any, namespace: str | None) -> Any:
+        from raybank.bank import Bank
+        from raybank.errors import ClusterUnavailable
+
+        if settings.address is not None or settings.home != self.home:
+            raise ClusterUnavailable("the gateway serves only its own home's cluster",
+                                     "gateway-mismatch")
+        return Bank(self.home, namespace or settings.namespace)
+
+
+def console_options(request: dict[str, Any]) -> dict[str, Any]:
+    """Rich Console options that draw as the client's own terminal would."""
+    terminal = request.get("terminal") or {}
+    environ = dict(terminal.get("env") or {})
+    options: dict[str, Any] = {"force_terminal": bool(terminal.get("stdout_tty")),
+                               "stderr_terminal": bool(terminal.get("stderr_tty")),
+                               "_environ": environ}
+    if terminal.get("columns") and "COLUMNS" not in environ:
+        options["width"] = int(terminal["columns"])
+    return options
+
+
+RemoteGateway = ray.remote(Gateway)

@@ -1,0 +1,89 @@
+"""The gateway path: private socket, thin client, replacement after kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import Raybank, gateway_pid
+
+pytestmark = pytest.mark.ray
+
+THIN_PROBE = """
+import sys
+from raybank.entry import via_gateway
+code = via_gateway(sys.argv[1:])
+heavy = sorted(m for m in ("ray", "typer", "rich", "click") if m in sys.modules)
+print(code, heavy, file=sys.stderr)
+"""
+
+
+def test_answers_are_identical_on_both_paths(raybank):
+    """The same script, exact JSON and exit codes, whichever path the fixture chose."""
+    assert raybank.json("create", "al", "--balance", "10", "--op-id", "op-1") == {
+        "name": "al", "balance": "10.00", "min_balance": "0.00"}
+    assert raybank.json("create", "al", "--balance", "10", "--op-id", "op-1") == {
+        "name": "al", "balance": "10.00", "min_balance": "0.00", "duplicate": True}
+    assert raybank.json("deposit", "al", "2.50")["balance"] == "12.50"
+    assert raybank.json("withdraw", "al", "99", expect=1)["error"]["code"] == "insufficient-funds"
+    assert raybank.json("deposit", "al", "1e3", expect=2)["error"]["code"] == "invalid-amount"
+    assert raybank.json("deposit", "al", expect=2)["error"]["code"] == "invalid-input"
+    assert raybank.json("balance", "zed", expect=3)["error"]["code"] == "account-not-found"
+    events = raybank.json("history", "al")["events"]
+    assert [(e["type"], e["balance"]) for e in events] == [("created", "10.00"),
+                                                          ("deposit", "12.50")]
+    assert [a["name"] for a in raybank.json("accounts")["accounts"]] == ["al"]
+    assert raybank.json("verify") == {"ok": True, "checked": 1, "mismatches": []}
+    status = raybank.json("status")
+    assert (status["running"], status["namespace"], status["accounts"]) == (
+        True, raybank.namespace, 1)
+    human = raybank("withdraw", "al", "99")
+    assert (human.code, human.stdout) == (1, "") and "insufficient funds" in human.stderr
+    table = raybank("balance", "al")
+    assert table.code == 0 and "12.50" in table.stdout and "\x1b[" not in table.stdout
+
+
+def test_both_paths_print_the_same_bytes_for_the_same_commands(gateway_bank):
+    gateway_bank.json("create", "dee", "--balance", "3")
+    gateway_bank.json("deposit", "dee", "4", "--op-id", "dep-dee")
+    driver = Raybank(home=gateway_bank.home, namespace=gateway_bank.namespace,
+                     extra_env={"RAYBANK_NO_GATEWAY": "1"})
+    for args in (("balance", "dee", "--json"), ("history", "dee", "--json"),
+                 ("status", "--json"), ("verify", "--json"), ("balance", "nope", "--json"),
+                 ("deposit", "dee", "0", "--json"), ("withdraw", "dee", "--json"),
+                 ("deposit", "dee", "4", "--op-id", "dep-dee", "--json"),
+                 ("balance", "dee"), ("withdraw", "dee", "100")):
+        through_gateway, as_driver = gateway_bank(*args), driver(*args)
+        assert (through_gateway.code, through_gateway.stdout) == (
+            as_driver.code, as_driver.stdout), args
+        if not through_gateway.stdout:
+            assert through_gateway.stderr.strip() and as_driver.stderr.strip(), args
+
+
+def test_socket_is_0600_in_a_0700_home(gateway_bank):
+    socket_file = gateway_bank.home / "gateway.sock"
+    assert (gateway_bank.home.stat().st_mode & 0o777) == 0o700
+    assert (socket_file.stat().st_mode & 0o777) == 0o600
+    assert socket_file.stat().st_uid == os.getuid()
+
+
+def test_thin_client_imports_neither_ray_nor_typer_nor_rich(gateway_bank):
+    gateway_bank.json("create", "bo")
+    probe = subprocess.run([sys.executable, "-c", THIN_PROBE, "balance", "bo", "--json"],
+                           env=gateway_bank.env, capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == '{"name": "bo", "balance": "0.00", "min_balance": "0.00"}'
+    assert probe.stderr.strip().splitlines()[-1] == "0 []"
+
+
+def test_gateway_killed_with_kill_9_is_replaced_and_nothing_is_lost(gateway_bank):
+    gateway_bank.json("create", "cy", "--balance", "5")
+    old = gateway_pid(gateway_bank.home)
+    os.kill(old, signal.SIGKILL)
+    # Right away: either the client falls back to the driver path or Ray's new gateway answers.
+    assert gateway_bank.json("deposit", "cy", "1.00")["balance"] == "6.00"
+    assert gateway_pid(gateway_bank.home, other_than=old) != old
+    assert gateway_bank.json("balance", "cy")["balance"] == "6.00"
