@@ -117,32 +117,31 @@ class AccountActor:
         return self._execute(op_id, domain.request(domain.WITHDRAWAL, amount),
                              lambda a: a.decide_withdrawal(op_id, amount))
 
+    # Transfer legs: each has the op id '<transfer id>:<leg>', so a leg applies once.
+    def _leg(self, leg: str, type_: str, transfer_id: str, amount: Decimal, counterparty: str,
+             decide: Callable[..., Event]) -> dict[str, Any]:
+        op_id = f"{transfer_id}:{leg}"
+        return self._execute(op_id, domain.request(type_, amount, counterparty=counterparty),
+                             lambda a: decide(a, op_id, transfer_id, amount, counterparty))
+
     @counted
     def hold(self, transfer_id: str, amount: Decimal, to: str) -> dict[str, Any]:
-        op_id = f"{transfer_id}:hold"
-        return self._execute(op_id, domain.request(domain.HOLD, amount, counterparty=to),
-                             lambda a: a.decide_hold(op_id, transfer_id, amount, to))
+        return self._leg("hold", domain.HOLD, transfer_id, amount, to, Account.decide_hold)
 
     @counted
     def release(self, transfer_id: str, amount: Decimal, to: str) -> dict[str, Any]:
-        op_id = f"{transfer_id}:release"
-        return self._execute(op_id,
-                             domain.request(domain.HOLD_RELEASED, amount, counterparty=to),
-                             lambda a: a.decide_release(op_id, transfer_id, amount, to))
+        return self._leg("release", domain.HOLD_RELEASED, transfer_id, amount, to,
+                         Account.decide_release)
 
     @counted
     def transfer_out(self, transfer_id: str, amount: Decimal, to: str) -> dict[str, Any]:
-        op_id = f"{transfer_id}:out"
-        return self._execute(op_id,
-                             domain.request(domain.TRANSFER_OUT, amount, counterparty=to),
-                             lambda a: a.decide_transfer_out(op_id, transfer_id, amount, to))
+        return self._leg("out", domain.TRANSFER_OUT, transfer_id, amount, to,
+                         Account.decide_transfer_out)
 
     @counted
     def transfer_in(self, transfer_id: str, amount: Decimal, source: str) -> dict[str, Any]:
-        op_id = f"{transfer_id}:in"
-        return self._execute(op_id,
-                             domain.request(domain.TRANSFER_IN, amount, counterparty=source),
-                             lambda a: a.decide_transfer_in(op_id, transfer_id, amount, source))
+        return self._leg("in", domain.TRANSFER_IN, transfer_id, amount, source,
+                         Account.decide_transfer_in)
 
     @counted
     def apply_many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:

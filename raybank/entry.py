@@ -48,6 +48,8 @@ def route(argv: list[str]) -> tuple[Path, str] | None:
         return None
     if "--help" in argv or "-h" in argv:
         return None
+    if any(word.startswith("--fail-at") for word in argv):
+        return None  # fault injection (a testing aid) runs here, under this environment
     options: dict[str, str] = {}
     index = 0
     while index < len(argv) and argv[index].startswith("-"):
@@ -97,7 +99,9 @@ def via_gateway(argv: list[str]) -> int | None:
         return None  # no gateway (yet), or a stale socket of a stopped cluster
     with sock:
         request = {"argv": argv, "home": str(home),
-                   "namespace": os.environ.get("RAYBANK_NAMESPACE"), "terminal": terminal()}
+                   "namespace": os.environ.get("RAYBANK_NAMESPACE"),
+                   "persistence": os.environ.get("RAYBANK_PERSISTENCE"),
+                   "terminal": terminal()}
         try:
             wire.send(sock, request)
         except OSError:

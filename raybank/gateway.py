@@ -29,8 +29,8 @@ from raybank import wire
 
 NAMESPACE = "raybank-gateway"
 # Variables of whoever started the cluster, inherited by its workers: a request brings its own.
-_INHERITED = ("RAYBANK_HOME", "RAYBANK_NAMESPACE", "RAY_ADDRESS", "COLUMNS", "LINES",
-              "NO_COLOR", "FORCE_COLOR")
+_INHERITED = ("RAYBANK_HOME", "RAYBANK_NAMESPACE", "RAYBANK_PERSISTENCE", "RAY_ADDRESS",
+              "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")
 
 
 def gateway_name(home: Path) -> str:
@@ -84,8 +84,9 @@ class Gateway:
         stdout, stderr = io.StringIO(), io.StringIO()
         channel = Channel(stdout, stderr, self._bank_for, console_options(request))
         defaults = {"home": str(self.home)}
-        if request.get("namespace"):
-            defaults["namespace"] = request["namespace"]
+        for option in ("namespace", "persistence"):  # the client's environment, not ours
+            if request.get(option):
+                defaults[option] = request[option]
         token = CHANNEL.set(channel)
         try:
             code = execute(list(request["argv"]), default_map=defaults)
@@ -104,7 +105,7 @@ class Gateway:
         if settings.address is not None or settings.home != self.home:
             raise ClusterUnavailable("the gateway serves only its own home's cluster",
                                      "gateway-mismatch")
-        return Bank(self.home, namespace or settings.namespace)
+        return Bank(self.home, namespace or settings.namespace, settings.persistence)
 
 
 def console_options(request: dict[str, Any]) -> dict[str, Any]:

@@ -94,11 +94,13 @@ class StoreContract:
         assert self.make(root).load("alice").balance == D("12.50")
 
     def test_data_is_private_and_names_cannot_escape(self, root):
+        root = root / "namespaces" / "6e73" / "accounts"  # every new level is private
         store = self.make(root)
         write_history(store, name="..")
         folder = store.folder("..")
         assert folder.parent == root and folder.name == "2e2e"
-        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        for level in (root, root.parent, root.parent.parent):
+            assert stat.S_IMODE(level.stat().st_mode) == 0o700
         assert stat.S_IMODE((folder / store.marker).stat().st_mode) == 0o600
 
     def test_a_flipped_byte_is_an_error_never_a_fresh_account(self, root):

@@ -152,7 +152,8 @@ def run_faulty_transfers(raybank: Raybank, faults: list[str]) -> int:
     raybank.json("create", "b", "--balance", "5.00")
     raybank.json("transfer", "a", "b", "1.00", "--op-id", "warm-up")  # coordinator exists
     restarts = coordinator_restarts(raybank)
-    faulty = Raybank(raybank.home, raybank.namespace, {FAULTS_ENV: FAULTS_ENABLED})
+    faulty = Raybank(raybank.home, raybank.namespace,
+                     {**raybank.extra_env, FAULTS_ENV: FAULTS_ENABLED})
     for n, fault in enumerate(faults, start=1):
         tid = f"t-{fault.replace('@', '.')}"
         moved = faulty.json("transfer", "a", "b", "1.00", "--op-id", tid, "--fail-at", fault)

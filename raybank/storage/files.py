@@ -16,9 +16,12 @@ LOCK_WAIT_S = 10.0
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by this user only; tighten it if it exists."""
+    """Create ``path`` (and missing parents) readable by this user only; tighten it if it
+    exists. (``mkdir(parents=True)`` would give the parents the umask's mode.)"""
     try:
-        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        missing = [path, *(parent for parent in path.parents if not parent.exists())]
+        for folder in reversed(missing):
+            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         if path.stat().st_mode & 0o077:
             path.chmod(PRIVATE_DIR)
     except OSError as error:
