@@ -9,6 +9,12 @@ from raybank.faults import arm
 pytestmark = pytest.mark.ray
 
 
+@pytest.fixture
+def raybank(driver_bank):
+    """`simulate` always runs in-process, never through the gateway: one path covers it."""
+    return driver_bank
+
+
 def test_a_seeded_chaos_run_passes_every_invariant_and_cleans_up(raybank):
     result = raybank.json("simulate", "--accounts", "4", "--ops", "200", "--concurrency", "2",
                           "--chaos", "0.03", "--seed", "11")

@@ -170,11 +170,13 @@ def run_faulty_transfers(raybank: Raybank, faults: list[str]) -> int:
     return coordinator_restarts(raybank) - restarts
 
 
-def test_a_coordinator_death_at_each_step_still_moves_the_money_exactly_once(raybank):
+def test_a_coordinator_death_at_each_step_still_moves_the_money_exactly_once(driver_bank):
+    raybank = driver_bank  # --fail-at always runs on the driver path
     assert run_faulty_transfers(raybank, STEPS) == len(STEPS)
 
 
-def test_an_account_killed_for_good_mid_transfer_is_revived_and_the_transfer_ends(raybank):
+def test_an_account_killed_for_good_mid_transfer_is_revived_and_the_transfer_ends(driver_bank):
+    raybank = driver_bank  # --fail-at always runs on the driver path
     faults = ["after-hold@source", "after-hold@target", "after-credit@source",
               "before-settle@target", "after-settle@target"]
     assert run_faulty_transfers(raybank, faults) == 0
