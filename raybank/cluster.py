@@ -156,6 +156,8 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
         _free_ports(7)
     )
     # Ray's socket paths must stay short, so its temp dir lives under /tmp, not the home.
+    # Ray makes its temp dir world-writable; inside a 0700 folder, no one else can reach the
+    # raylet's and object store's sockets in it.
     temp_dir = tempfile.mkdtemp(prefix="raybank-")
     command = [
         sys.executable, "-c", _RAY_CLI, "start", "--head",
@@ -165,7 +167,7 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
         f"--dashboard-agent-grpc-port={agent_grpc}",
         f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
         "--include-dashboard=false", "--disable-usage-stats",
-        f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={temp_dir}",
+        f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={temp_dir}/ray",
         f"--num-cpus={num_cpus or os.cpu_count() or 1}",
     ]
     env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}

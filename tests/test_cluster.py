@@ -5,6 +5,7 @@ These tests start clusters of their own (not the session's), because they stop t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -84,6 +85,8 @@ def test_down_then_up_restores_every_account_and_leaves_other_clusters_alone(
     bank = Raybank(home=home, namespace="raybank")
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "cluster.token").stat().st_mode) == 0o600
+    ray_dir = Path(json.loads((home / "cluster.json").read_text())["temp_dir"])
+    assert stat.S_IMODE(ray_dir.stat().st_mode) == 0o700  # Ray's own sockets live inside
     assert bank.json("up")["started"] is False  # idempotent: finds the same cluster
     bank.json("create", "alice", "--balance", "12.34")
     bank.json("deposit", "alice", "0.66", "--op-id", "before-down")
