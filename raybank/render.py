@@ -68,7 +68,7 @@ def accounts_view(result: dict[str, Any]) -> list[Any]:
     table = _table("Account", "Balance", "Minimum", "State", "PID", "Node", "Restarts",
                    "Calls", title=f"{len(result['accounts'])} accounts")
     for row in result["accounts"]:
-        calls = ", ".join(f"{k} {v}" for k, v in sorted(row.get("calls", {}).items()))
+        calls = "\n".join(f"{k} {v}" for k, v in sorted(row.get("calls", {}).items()))
         table.add_row(row["name"], _money(row["balance"]), _money(row["min_balance"]),
                       *_actor_cells(row["actor"]), calls or "-")
     return [table]

@@ -1,0 +1,57 @@
+"""The one renderer: human tables on a fixed-width, colour-free console; JSON without markup."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal as D
+
+from raybank.errors import RuleViolation
+from raybank.render import Renderer
+
+ACTOR = {"state": "ALIVE", "pid": 4242, "node_id": "c6bd7da6ffff", "restarts": 1}
+
+
+def render(view: str, payload: dict, json_mode: bool = False) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    renderer = Renderer(json_mode, out, err)
+    renderer.console.width = 100  # fixed width; StringIO is no terminal, so no colour
+    renderer.result(view, payload)
+    return out.getvalue(), err.getvalue()
+
+
+def test_accounts_table_shows_each_column_and_calls_one_per_line():
+    payload = {"accounts": [{"name": "alice", "balance": D("95.00"), "min_balance": D("20.00"),
+                             "actor": ACTOR, "calls": {"summary": 3, "hold": 1}}]}
+    text, _ = render("accounts", payload)
+    assert "\x1b[" not in text
+    row = next(line for line in text.splitlines() if "alice" in line)
+    for cell in ("95.00", "20.00", "ALIVE", "4242", "c6bd7da6", "hold 1"):
+        assert cell in row, cell
+    assert any("summary 3" in line and "alice" not in line for line in text.splitlines())
+
+
+def test_json_mode_prints_one_object_with_money_as_strings_and_no_markup():
+    payload = {"name": "bob", "balance": D("-5"), "min_balance": D("-10.50")}
+    text, err = render("account", payload, json_mode=True)
+    assert text.count("\n") == 1 and err == ""
+    assert json.loads(text) == {"name": "bob", "balance": "-5.00", "min_balance": "-10.50"}
+
+
+def test_errors_go_to_stderr_for_people_and_to_stdout_as_json():
+    error = RuleViolation("insufficient funds in 'bob'", "insufficient-funds")
+    out, err = io.StringIO(), io.StringIO()
+    Renderer(False, out, err).error(error)
+    assert out.getvalue() == "" and "Error: insufficient funds" in err.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    Renderer(True, out, err).error(error)
+    assert json.loads(out.getvalue()) == {"error": {"code": "insufficient-funds",
+                                                    "message": "insufficient funds in 'bob'"}}
+
+
+def test_kill_view_says_whether_the_state_was_recovered():
+    before = {"name": "a", "balance": D("1.00"), "min_balance": D("0"), "actor": ACTOR}
+    after = {**before, "actor": {**ACTOR, "pid": 4343, "restarts": 2}}
+    text, _ = render("kill", {"name": "a", "before": before, "after": after, "restarted": True,
+                              "recovered": True})
+    assert "4242" in text and "4343" in text and "State recovered from storage." in text
