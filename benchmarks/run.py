@@ -108,13 +108,19 @@ def rate(count: int, seconds: float) -> dict[str, Any]:
     return {"ops": count, "seconds": seconds, "ops_per_s": count / seconds}
 
 
-def raybank_throughput(home: Path, accounts: int, count: int) -> dict[str, Any]:
+def opened_accounts(home: Path, prefix: str, accounts: int) -> tuple[Any, list[str]]:
+    """A Bank on its own namespace with ``accounts`` fresh, empty accounts."""
     from raybank.bank import Bank
 
-    bank = Bank(home, f"bench-tp{accounts}")
-    names = [f"tp-{n}" for n in range(accounts)]
+    bank = Bank(home, f"bench-{prefix}{accounts}")
+    names = [f"{prefix}-{n}" for n in range(accounts)]
     for name in names:
         bank.create(name, Decimal("0.00"), Decimal("0.00"), f"open-{name}")
+    return bank, names
+
+
+def raybank_throughput(home: Path, accounts: int, count: int) -> dict[str, Any]:
+    bank, names = opened_accounts(home, "tp", accounts)
     started = time.perf_counter()
     pending = [bank.submit(names[n % accounts], "deposit", f"dep-{n}", Decimal("1.00"))
                for n in range(count)]
@@ -127,12 +133,7 @@ def raybank_throughput(home: Path, accounts: int, count: int) -> dict[str, Any]:
 
 def raybank_grouped_throughput(home: Path, accounts: int, count: int) -> dict[str, Any]:
     """As batch sends them: queued per account, one apply_many (one fsync) per group."""
-    from raybank.bank import Bank
-
-    bank = Bank(home, f"bench-gr{accounts}")
-    names = [f"gr-{n}" for n in range(accounts)]
-    for name in names:
-        bank.create(name, Decimal("0.00"), Decimal("0.00"), f"open-{name}")
+    bank, names = opened_accounts(home, "gr", accounts)
     started = time.perf_counter()
     bank.deferred = True
     items = []

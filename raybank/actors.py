@@ -73,6 +73,11 @@ class AccountActor:
                 return Account(name=self._name)  # not opened yet: `open` will create it
         return self._account
 
+    def _drop_unacknowledged(self) -> None:
+        """A write failed, so nothing since the last ack is durable: reload from disk next time."""
+        self._account = None
+        self._store.close(self._name)
+
     def _execute(self, op_id: str, request: AppliedOp,
                  decide: Callable[[Account], Event]) -> dict[str, Any]:
         """Apply one command exactly once: answer a known op id, else decide, persist, ack."""
@@ -88,9 +93,7 @@ class AccountActor:
                 # (dropping it is a test-only defect); in a group, one sync serves them all
                 self._store.append(account, event, sync=not self._group_commit)
         except BaseException:
-            # Not durable, so not acknowledged: forget it and reload from disk next time.
-            self._account = None
-            self._store.close(self._name)
+            self._drop_unacknowledged()
             raise
         self._account = account
         crash_point(self._home, "after-append", self._name)
@@ -165,8 +168,7 @@ class AccountActor:
                     answers.append(error)
             self._store.sync(self._name)
         except BaseException:
-            self._account = None  # not durable, so not acknowledged: reload from disk
-            self._store.close(self._name)
+            self._drop_unacknowledged()
             raise
         finally:
             self._group_commit = False

@@ -8,6 +8,7 @@ shape that lets a bank hold more accounts than a machine has room for processes.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -80,10 +81,6 @@ class Bank:
         self._handles[name] = handle
         return handle
 
-    def forget(self, name: str) -> None:
-        """Drop a handle whose actor was killed for good."""
-        self._handles.pop(name, None)
-
     def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
         """Call one account actor method and wait (or, when ``deferred``, queue it).
 
@@ -114,7 +111,10 @@ class Bank:
         return Pending(self, name, find, method, args).result()
 
     def _await_release(self, name: str, old: ray.actor.ActorHandle) -> None:
-        """Wait until the name no longer points at ``old`` (killed), so it can be revived."""
+        """Wait until the name no longer points at ``old`` (killed), so it can be revived.
+
+        The cached handle of ``old`` is dropped first: it can never answer again.
+        """
         self._handles.pop(name, None)
         deadline = time.monotonic() + RELEASE_WAIT_S
         while time.monotonic() < deadline:
@@ -191,10 +191,7 @@ class Bank:
 
     def stop_transfers(self) -> None:
         """Kill the coordinator for good (the demo cleans up with it); its log stays."""
-        handle = self.live_actor(COORDINATOR_NAME)
-        if handle is not None:
-            ray.kill(handle, no_restart=True)
-            self._await_release(COORDINATOR_NAME, handle)
+        self._retire(COORDINATOR_NAME)
 
     def balance(self, name: str) -> dict[str, Any]:
         return self.call(name, "summary")
@@ -247,7 +244,6 @@ class Bank:
             after = {**self.call(name, "summary"), "actor": info}
         else:
             ray.kill(handle, no_restart=True)
-            self.forget(name)
             self._await_release(name, handle)
             after = {**self.stored(name), "actor": dict(INACTIVE)}
         recovered = (after["balance"], after["min_balance"]) == (
@@ -285,17 +281,31 @@ class Bank:
         return {"ok": not mismatches, "checked": len(names), "mismatches": mismatches}
 
     def _retire(self, name: str) -> None:
-        """Kill the account's actor for good, if it has one, and wait for its name to free."""
+        """Kill the named actor for good, if it has one, and wait for its name to free."""
         handle = self.live_actor(name)
         if handle is not None:
             ray.kill(handle, no_restart=True)
-            self.forget(name)
             self._await_release(name, handle)
 
     def remove(self, name: str) -> None:
         """Kill an account's actor for good and delete its storage (demo and simulator)."""
         self._retire(name)
         self.storage.store_for(name).delete(name)
+
+    def remove_namespace(self, names: list[str]) -> None:
+        """Remove a throwaway namespace: its coordinator, these accounts, its whole folder.
+
+        Every piece is attempted; the first failure is raised once all have been tried.
+        """
+        failures: list[BankError] = []
+        for step in (self.stop_transfers, *(lambda n=n: self.remove(n) for n in names)):
+            try:
+                step()
+            except BankError as error:
+                failures.append(error)
+        shutil.rmtree(self.storage.namespace_dir, ignore_errors=True)
+        if failures:
+            raise failures[0]
 
 
 class Pending:
@@ -324,7 +334,6 @@ class Pending:
                 if attempt:
                     raise InfrastructureError(f"actor {self.name!r} is unavailable: {error}",
                                               "actor-unavailable") from None
-                self.bank.forget(self.name)
                 self.bank._await_release(self.name, self.handle)
                 self._send()
             except GetTimeoutError:

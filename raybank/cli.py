@@ -408,7 +408,7 @@ def demo(ctx: typer.Context, json_: JsonOption = False) -> None:
         from raybank.demo import DEMO_PREFIX, run_demo
 
         namespace = f"{DEMO_PREFIX}{new_op_id()[:8]}"
-        result = run_demo(inv.bank(namespace), inv.settings.home)
+        result = run_demo(inv.bank(namespace))
         inv.finish("demo", result, 0 if result["ok"] else 1)
 
     run(ctx, json_, action)

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ray
 
@@ -29,9 +29,6 @@ from raybank.transfer import (
     ABORTING, AFTER_BEGIN, AFTER_CREDIT, AFTER_HOLD, AFTER_SETTLE, BEFORE_SETTLE, BEGUN,
     CREDITED, HELD, Fault, TransferRecord, begin,
 )
-
-if TYPE_CHECKING:
-    from raybank.bank import Bank
 
 COORDINATOR_NAME = "raybank:transfers"  # ':' is not allowed in account names: no collision
 MAX_CONCURRENCY = 16

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import time
 from collections import Counter
@@ -169,7 +168,7 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         "ok": all(invariants.values()) and statuses["error"] == 0,
     }
     if not keep:
-        remove_simulation(bank, names)
+        bank.remove_namespace(names)
     return result
 
 
@@ -218,11 +217,3 @@ def resident_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
-
-
-def remove_simulation(bank: Bank, names: list[str]) -> None:
-    bank.stop_transfers()
-    for name in names:
-        bank.remove(name)
-    shutil.rmtree(bank.storage.namespace_dir, ignore_errors=True)
-
