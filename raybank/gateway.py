@@ -52,7 +52,7 @@ class Gateway:
         for key in _INHERITED:
             os.environ.pop(key, None)
         self.home = Path(home)
-        from raybank import bank, cli, render  # noqa: F401 - warm: the first request is fast
+        from raybank import bank, cli, render, views  # noqa: F401 - warm: first requests are fast
 
         cli.command_group()
         self._listener = wire.listen(wire.socket_path(self.home))

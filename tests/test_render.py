@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from decimal import Decimal as D
 
 from raybank.errors import RuleViolation
@@ -55,3 +57,22 @@ def test_kill_view_says_whether_the_state_was_recovered():
     text, _ = render("kill", {"name": "a", "before": before, "after": after, "restarted": True,
                               "recovered": True})
     assert "4242" in text and "4343" in text and "State recovered from storage." in text
+
+
+def test_json_output_does_not_import_rich():
+    # Scripts call `raybank ... --json` thousands of times; rich is for people only.
+    script = (
+        "import io, sys\n"
+        "from decimal import Decimal\n"
+        "from raybank.render import Renderer\n"
+        "from raybank.errors import RuleViolation\n"
+        "renderer = Renderer(True, io.StringIO(), io.StringIO())\n"
+        "renderer.result('account', {'name': 'a', 'balance': Decimal(1), 'min_balance': 0})\n"
+        "renderer.error(RuleViolation('no', 'insufficient-funds'))\n"
+        "with renderer.progress('x') as step:\n"
+        "    step(1, 2)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

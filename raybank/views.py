@@ -1,0 +1,165 @@
+"""How each command's result looks to a person: rich tables and lines, one view per result.
+
+Only human output needs these (and rich): JSON output never imports this module, so a
+script's `--json` command does not pay for rich.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from raybank.money import format_money
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else format_money(value)
+
+
+def _short(node_id: str | None) -> str:
+    return node_id[:8] if node_id else "-"
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    table = Table(*columns, title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    for column in table.columns:
+        if column.header in ("Balance", "Minimum", "Amount", "Held", "Stored", "Live"):
+            column.justify = "right"
+    return table
+
+
+def account_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Account", "Balance", "Minimum")
+    table.add_row(result["name"], _money(result["balance"]), _money(result["min_balance"]))
+    views: list[Any] = [table]
+    if result.get("duplicate"):
+        views.append(Text("Already applied: this op id was seen before; nothing changed.",
+                          style="yellow"))
+    return views
+
+
+def _actor_cells(actor: dict[str, Any]) -> tuple[str, str, str, str]:
+    state_style = {"ALIVE": "green", "RESTARTING": "yellow", "DEAD": "red"}.get(
+        actor["state"], "dim")
+    return (f"[{state_style}]{actor['state']}[/]", str(actor["pid"] or "-"),
+            _short(actor["node_id"]), str(actor["restarts"]))
+
+
+def accounts_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Account", "Balance", "Minimum", "State", "PID", "Node", "Restarts",
+                   "Calls", title=f"{len(result['accounts'])} accounts")
+    for row in result["accounts"]:
+        calls = "\n".join(f"{k} {v}" for k, v in sorted(row.get("calls", {}).items()))
+        table.add_row(row["name"], _money(row["balance"]), _money(row["min_balance"]),
+                      *_actor_cells(row["actor"]), calls or "-")
+    return [table]
+
+
+def kill_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("", "Balance", "Minimum", "State", "PID", "Node", "Restarts",
+                   title=f"kill {result['name']}" + (" --restart" if result["restarted"] else ""))
+    for label in ("before", "after"):
+        row = result[label]
+        if row is not None:
+            table.add_row(label, _money(row["balance"]), _money(row["min_balance"]),
+                          *_actor_cells(row["actor"]))
+    verdict = (Text("State recovered from storage.", style="green") if result["recovered"]
+               else Text("State differs after the kill!", style="bold red"))
+    return [table, verdict]
+
+
+def history_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Seq", "At", "Type", "Amount", "Balance", "Op id",
+                   title=f"history of {result['name']}")
+    for event in result["events"]:
+        table.add_row(str(event["seq"]), event["at"][:19].replace("T", " "), event["type"],
+                      event["amount"] or "", event["balance"], event["op_id"])
+    return [table]
+
+
+def transfer_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("", "Account", "Balance", "Minimum",
+                   title=f"transfer {_money(result['amount'])} ({result['transfer_id']})")
+    for label in ("from", "to"):
+        side = result[label]
+        table.add_row(label, side["name"], _money(side["balance"]), _money(side["min_balance"]))
+    views: list[Any] = [table]
+    if result.get("duplicate"):
+        views.append(Text("Already applied: this op id was seen before; nothing changed.",
+                          style="yellow"))
+    return views
+
+
+def verify_view(result: dict[str, Any]) -> list[Any]:
+    if result["ok"]:
+        return [Text(f"All {result['checked']} accounts match their storage.", style="green")]
+    table = _table("Account", "Stored", "Live", title="mismatches")
+    for row in result["mismatches"]:
+        table.add_row(row["name"], _money(row["stored"]), _money(row["live"]))
+    return [table]
+
+
+def status_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Cluster", "Address", "Namespace", "Accounts")
+    table.add_row("[green]running[/]" if result["running"] else "[red]stopped[/]",
+                  result["address"] or "-", result["namespace"], str(result["accounts"]))
+    return [table]
+
+
+def up_view(result: dict[str, Any]) -> list[Any]:
+    verb = "Started" if result["started"] else "Already running:"
+    return [Text(f"{verb} raybank cluster at {result['address']}")]
+
+
+def down_view(result: dict[str, Any]) -> list[Any]:
+    return [Text("Stopped raybank's cluster." if result["stopped"]
+                 else "raybank's cluster was not running.")]
+
+
+def demo_view(result: dict[str, Any]) -> list[Any]:
+    views: list[Any] = []
+    for step in result["steps"]:
+        views.append(Text(f"$ raybank {step['command']}", style="bold cyan"))
+        if "error" in step:
+            views.append(Text(f"refused: {step['error']['message']}", style="yellow"))
+        else:
+            views.extend(VIEWS[step["view"]](step["result"]))
+    views.append(Text("Demo complete: every step behaved as expected." if result["ok"]
+                      else "Demo found a problem.", style="green" if result["ok"] else "red"))
+    return views
+
+
+def simulate_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Measure", "Value", title=f"simulation {result['namespace']} "
+                   f"(seed {result['seed']})")
+    memory = result["memory_mb_per_actor"]
+    for label, value in (
+        ("accounts", result["accounts"]), ("operations", result["ops"]),
+        ("refused by rules", result["refused"]), ("retried (outcome unknown)", result["retried"]),
+        ("seconds", f"{result['seconds']:.2f}"), ("ops/s", f"{result['ops_per_s']:.0f}"),
+        ("latency p50 / p99 ms",
+         f"{result['latency_ms']['p50']:.1f} / {result['latency_ms']['p99']:.1f}"),
+        ("actors killed", result["kills"]), ("actor restarts", result["restarts"]),
+        ("memory per account actor", "-" if memory is None else f"{memory:.0f} MB"),
+        ("calls by method", ", ".join(f"{k} {v}" for k, v in result["calls"].items()) or "-"),
+    ):
+        table.add_row(label, str(value))
+    checks = _table("Invariant", "Held")
+    for name, held in result["invariants"].items():
+        checks.add_row(name.replace("_", " "), "[green]yes[/]" if held else "[bold red]NO[/]")
+    verdict = (Text("All invariants held.", style="green") if result["ok"]
+               else Text("An invariant failed!", style="bold red"))
+    return [table, checks, verdict]
+
+
+VIEWS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
+    "account": account_view, "accounts": accounts_view, "kill": kill_view,
+    "history": history_view, "transfer": transfer_view, "verify": verify_view,
+    "status": status_view, "up": up_view, "down": down_view, "demo": demo_view,
+    "simulate": simulate_view,
+}
