@@ -9,7 +9,8 @@ that the commands it times succeed. Sections:
 - latency: wall time of one process, from exec to exit -- `python -c pass`, importing the thin
   client, `python -c "import ray"` (the import floor), a minimal hand-written Ray driver
   (attach, get_actor, one call, os._exit; and the same with a normal exit), and
-  `raybank balance NAME --json` through the gateway and as a Ray driver;
+  `raybank balance NAME --json` through the gateway and as a Ray driver (each case's runs
+  taken round-robin with the others, so load changes touch every case alike);
 - throughput: durable deposits/s submitted pipelined from this long-lived driver through
   raybank's Bank (1 and 8 accounts; one call each, and grouped per account as `batch` sends
   them: one call and one fsync per group), the seeds' non-durable Account actor (1 and 8 actors),
@@ -57,18 +58,27 @@ def raybank_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "raybank"]
 
 
-def timed(command: list[str], env: dict[str, str], runs: int,
-          stdin: str | None = None) -> dict[str, Any]:
-    """Median and best wall time of ``runs`` fresh processes (each must exit 0)."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True,
-                              timeout=CLI_TIMEOUT_S)
-        times.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise RuntimeError(f"{command} exited {done.returncode}: {done.stderr[-2000:]}")
-    return {"median_s": statistics.median(times), "min_s": min(times), "runs": runs}
+def run_once(command: list[str], env: dict[str, str], stdin: str | None = None) -> float:
+    """Wall time of one fresh process, from exec to exit (it must exit 0)."""
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True,
+                          timeout=CLI_TIMEOUT_S)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} exited {done.returncode}: {done.stderr[-2000:]}")
+    return seconds
+
+
+def interleaved(cases: dict[str, tuple[list[str], dict[str, str], int]]) -> dict[str, Any]:
+    """Median and best wall time of each case's runs, taken round-robin, so that a change
+    in the machine's load during the measurement touches every case alike."""
+    times: dict[str, list[float]] = {label: [] for label in cases}
+    for round_ in range(max(runs for _, _, runs in cases.values())):
+        for label, (command, env, runs) in cases.items():
+            if round_ < runs:
+                times[label].append(run_once(command, env))
+    return {label: {"median_s": statistics.median(seconds), "min_s": min(seconds),
+                    "runs": len(seconds)} for label, seconds in times.items()}
 
 
 def wait_for_gateway(home: Path) -> None:
@@ -90,18 +100,17 @@ def latency(env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
                   "RAY_AUTH_TOKEN_PATH": str(home / "cluster.token")}
     minimal = [sys.executable, "-c", MINIMAL_DRIVER, record["address"], "bench", "acct-0"]
     balance = [*raybank_command(), "balance", "acct-0", "--json"]
-    few = max(3, runs // 2)
-    return {
-        "python -c pass": timed([sys.executable, "-c", "pass"], env, runs),
-        "import raybank.entry (thin client)": timed(
-            [sys.executable, "-c", "import raybank.entry"], env, runs),
-        "import typer, rich": timed([sys.executable, "-c", "import typer, rich"], env, few),
-        "import ray (floor)": timed([sys.executable, "-c", "import ray"], env, few),
-        "minimal Ray driver, os._exit": timed([*minimal, "fast"], driver_env, few),
-        "minimal Ray driver, normal exit": timed([*minimal, "normal"], driver_env, 3),
-        "raybank balance, gateway": timed(balance, env, runs * 2),
-        "raybank balance, Ray driver": timed(balance, {**env, "RAYBANK_NO_GATEWAY": "1"}, few),
-    }
+    python = sys.executable
+    return interleaved({
+        "python -c pass": ([python, "-c", "pass"], env, runs),
+        "import raybank.entry (thin client)": ([python, "-c", "import raybank.entry"], env, runs),
+        "import typer, rich": ([python, "-c", "import typer, rich"], env, runs),
+        "import ray (floor)": ([python, "-c", "import ray"], env, runs),
+        "minimal Ray driver, os._exit": ([*minimal, "fast"], driver_env, runs),
+        "minimal Ray driver, normal exit": ([*minimal, "normal"], driver_env, max(3, runs // 3)),
+        "raybank balance, gateway": (balance, env, runs * 2),
+        "raybank balance, Ray driver": (balance, {**env, "RAYBANK_NO_GATEWAY": "1"}, runs),
+    })
 
 
 def rate(count: int, seconds: float) -> dict[str, Any]:
@@ -237,7 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and operations")
     options = parser.parse_args()
-    runs, scale = (4, 0.25) if options.quick else (10, 1.0)
+    runs, scale = (4, 0.25) if options.quick else (15, 1.0)
     folder = Path(tempfile.mkdtemp(prefix="raybank-bench-"))
     home = folder / "home"
     home.mkdir(mode=0o700)

@@ -84,6 +84,7 @@ class Printer:
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
         self.first_failure = 0
+        self.closed_at: int | None = None  # the first line that could not be printed
         self._queue: queue.Queue[tuple[int, Outcome] | None] = queue.Queue(IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name="batch-printer", daemon=True)
         self._thread.start()
@@ -103,8 +104,12 @@ class Printer:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             line, outcome = item
-            record = resolve(line, outcome)
-            self.renderer.record(record)
+            record = resolve(line, outcome)  # awaited even unprinted: the line was sent
+            if self.closed_at is None:
+                try:
+                    self.renderer.record(record)
+                except OSError:  # the reader went away (`| head`) or the disk is full
+                    self.closed_at = line
             if record["exit"] and not self.first_failure:
                 self.first_failure = record["exit"]
             self._queue.task_done()
@@ -171,6 +176,8 @@ def run_batch(invocation: Invocation, lines: list[str]) -> int:
                 continue
             if not words:
                 continue
+            if printer.closed_at is not None:
+                break  # no one can read the results: run no more lines
             if words[0] not in PIPELINED:
                 bank.flush()
                 printer.drain()
@@ -181,4 +188,10 @@ def run_batch(invocation: Invocation, lines: list[str]) -> int:
     finally:
         bank.flush()  # the printer may be waiting on a group: always send them
         code = printer.close()
+    if printer.closed_at is not None:
+        invocation.stderr.write(
+            f"raybank batch: could not print line {printer.closed_at} (output closed or "
+            f"full); stopped reading input there. Lines already read were run to the end; "
+            f"their results were not printed.\n")
+        return InfrastructureError.exit_code
     return code

@@ -6,9 +6,10 @@ and `status` answer without paying for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TextIO
 
 import typer
 
-from raybank.errors import BankError, InvalidInput
+from raybank.errors import BankError, InfrastructureError, InvalidInput
 from raybank.identifiers import new_op_id, validate_name, validate_op_id
 from raybank.money import parse_amount, parse_balance
 
@@ -88,6 +89,7 @@ class Invocation:
             self.stderr = sys.stderr
         self._renderer: Renderer | None = None
         self._bank: Bank | None = None
+        self.output_lost = False
 
     @property
     def renderer(self) -> Renderer:
@@ -121,18 +123,34 @@ class Invocation:
         if self.channel is not None:
             self.channel.result(self, view, payload, exit_code)
         else:
-            self.renderer.result(view, payload)
+            with self.unwritable_output_fails():
+                self.renderer.result(view, payload)
         self.exit(exit_code)
 
     def fail(self, error: BankError) -> NoReturn:
         if self.channel is not None:
             self.channel.error(self, error)
         else:
-            self.renderer.error(error)
+            with self.unwritable_output_fails():
+                self.renderer.error(error)
         self.exit(error.exit_code)
 
+    @contextlib.contextmanager
+    def unwritable_output_fails(self) -> Iterator[None]:
+        """A result that cannot be written (the reader went away, as with `| head`, or the
+        disk is full) ends the command with exit 4 instead of a traceback."""
+        try:
+            yield
+        except OSError:
+            self.output_lost = True
+            if self.channel is None:  # no later flush (at exit too) may fail again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
+
     def exit(self, code: int) -> NoReturn:
-        self.stdout.flush()
+        with self.unwritable_output_fails():
+            self.stdout.flush()
+        if self.output_lost:
+            code = code or InfrastructureError.exit_code
         self.stderr.flush()
         if self._bank is not None and self.channel is None:
             # Every result has been awaited; skip Ray's ~0.8 s teardown at interpreter exit.

@@ -115,9 +115,15 @@ def via_gateway(argv: list[str]) -> int | None:
             return lost_reply(argv, error)
     if reply.get("refused"):
         return None  # not this gateway's to serve (another home): run here
-    sys.stdout.write(reply.get("stdout", ""))
+    code = int(reply.get("exit", 4))
+    try:
+        sys.stdout.write(reply.get("stdout", ""))
+        sys.stdout.flush()
+    except OSError:  # the reader went away (`| head`) or the disk is full: no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = code or 4
     sys.stderr.write(reply.get("stderr", ""))
-    return int(reply.get("exit", 4))
+    return code
 
 
 def lost_reply(argv: list[str], error: OSError) -> int:

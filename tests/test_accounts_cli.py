@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -48,6 +49,17 @@ def test_json_stdout_is_exactly_one_object_and_human_errors_go_to_stderr(raybank
     assert human.code == 1 and human.stdout == "" and "insufficient funds" in human.stderr
     shown = raybank("balance", "dave")
     assert shown.code == 0 and "1.00" in shown.stdout and "INFO" not in shown.stdout
+
+
+def test_an_unwritable_stdout_is_exit_4_without_a_traceback(raybank):
+    # `> /dev/full` (a full disk): the deposit happened, so the command must not look done.
+    raybank.json("create", "fran")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(raybank.command("deposit", "fran", "1.00", "--json"),
+                              env=raybank.env, stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    assert done.returncode == 4 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert raybank.json("balance", "fran")["balance"] == "1.00"
 
 
 def test_usage_errors_exit_2_as_json(raybank):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from decimal import Decimal
 
 import pytest
 
@@ -75,3 +77,20 @@ def test_batch_of_only_good_lines_exits_0_and_reads_files(driver_bank, tmp_path)
     assert [r["result"]["balance"] for r in lines_of(result)] == ["3.00", "3.00"]
     missing = driver_bank("batch", str(tmp_path / "nope.txt"), "--json")
     assert missing.code == 2 and missing.json["error"]["code"] == "unreadable-input"
+
+
+def test_batch_stops_reading_when_its_reader_goes_away(driver_bank, tmp_path):
+    # `raybank batch ops.txt | head -1`: no traceback, exit 4, and the lines after the
+    # point where output failed are not run (bounded by the lines already in flight).
+    ops = tmp_path / "ops.txt"
+    ops.write_text("create p --balance 0\n" + "deposit p 0.01\n" * 10_000)
+    process = subprocess.Popen(driver_bank.command("batch", str(ops)), env=driver_bank.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert json.loads(process.stdout.readline())["line"] == 1
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 4, stderr[-2000:]
+    assert "Traceback" not in stderr and "stopped reading input" in stderr
+    balance = Decimal(driver_bank.json("balance", "p")["balance"])
+    assert Decimal("0.01") <= balance < Decimal("100.00")  # some deposits ran, not all
