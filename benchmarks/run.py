@@ -16,7 +16,12 @@ that the commands it times succeed. Sections:
   them: one call and one fsync per group), the seeds' non-durable Account actor (1 and 8 actors),
   and Ray's own 1:1 actor-call rate on a trivial method (pipelined, and one at a time);
 - batch: `raybank batch FILE` of 10,000 mixed lines over 20 accounts, first including the
-  20 `create` lines (actor starts), then 10,000 more lines on those live accounts.
+  20 `create` lines (actor starts), then 10,000 more lines on those live accounts;
+- idle account actor: resident memory and background CPU of those 20 actors over 10 s of
+  doing nothing (what an account costs while its actor stays up).
+
+Each throughput section removes its accounts when done, so later sections run on a cluster
+that holds only their own actors (idle actors still cost CPU).
 """
 
 from __future__ import annotations
@@ -137,6 +142,7 @@ def raybank_throughput(home: Path, accounts: int, count: int) -> dict[str, Any]:
         each.result()
     seconds = time.perf_counter() - started
     assert bank.balance(names[0])["balance"] == Decimal(count // accounts)
+    bank.remove_namespace(names)  # idle actors still cost CPU: leave none behind
     return rate(count, seconds)
 
 
@@ -156,6 +162,7 @@ def raybank_grouped_throughput(home: Path, accounts: int, count: int) -> dict[st
     seconds = time.perf_counter() - started
     bank.deferred = False
     assert bank.balance(names[0])["balance"] == Decimal(count // accounts)
+    bank.remove_namespace(names)
     return rate(count, seconds)
 
 
@@ -223,6 +230,28 @@ def batch(env: dict[str, str], folder: Path, count: int, accounts: int,
     return {"lines": count, "accounts": accounts, **rate(count, seconds)}
 
 
+def idle_actor_cost(home: Path, namespace: str, seconds: float = 10.0) -> dict[str, Any]:
+    """Resident memory and background CPU of a namespace's account actors while idle: what
+    each account costs for as long as its actor stays up."""
+    from raybank.bank import Bank
+    from raybank.simulation import resident_mb
+
+    pids = [row["actor"]["pid"] for row in Bank(home, namespace).accounts()
+            if row["actor"]["pid"]]
+
+    def cpu_ticks(pid: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    before = {pid: cpu_ticks(pid) for pid in pids}
+    time.sleep(seconds)
+    ticks = sum(cpu_ticks(pid) - start for pid, start in before.items())
+    per_second = os.sysconf("SC_CLK_TCK")
+    memory = [mb for pid in pids if (mb := resident_mb(pid)) is not None]
+    return {"actors": len(pids), "rss_mb_per_actor": sum(memory) / len(memory),
+            "cpu_percent_of_a_core_per_actor": 100 * ticks / per_second / seconds / len(pids)}
+
+
 def table(results: dict[str, Any]) -> str:
     rows = ["latency (one process)                  median s    best s   x import ray"]
     floor = results["latency"]["import ray (floor)"]["median_s"]
@@ -237,6 +266,10 @@ def table(results: dict[str, Any]) -> str:
         b = results[label]
         rows.append(f"batch: {b['lines']} lines over {b['accounts']} accounts ({what}) in "
                     f"{b['seconds']:.2f} s ({b['ops_per_s']:.0f} lines/s)")
+    idle = results["idle account actor"]
+    rows.append(f"idle account actor ({idle['actors']} measured): "
+                f"{idle['rss_mb_per_actor']:.0f} MB resident, "
+                f"{idle['cpu_percent_of_a_core_per_actor']:.2f} % of a core")
     rows.append(f"load average before/after: {results['load_before']} / "
                 f"{results['load_after']}")
     return "\n".join(rows)
@@ -293,6 +326,7 @@ def main() -> None:
         results["throughput"]["Ray 1:1 actor calls, one at a time"] = ceiling["one at a time"]
         results["batch"] = batch(env, folder, int(10000 * scale), 20)
         results["batch, live accounts"] = batch(env, folder, int(10000 * scale), 20, live=True)
+        results["idle account actor"] = idle_actor_cost(home, "bench-batch")
         del ray
     finally:
         subprocess.run([*raybank_command(), "down", "--json"], env=env,
