@@ -165,6 +165,18 @@ class TestJournalStore(StoreContract):
         with pytest.raises(StorageError):  # ...but the full history still checks it
             self.make(root).events("alice")
 
+    def test_snapshots_thin_out_as_the_history_grows(self, root):
+        # A snapshot holds every op id so far, so one every 4 events would make a long
+        # history cost quadratic time. Spaced by a quarter of the history, they stay a
+        # constant share of each event's cost, and recovery replays at most that quarter.
+        store = self.make(root)
+        account = write_history(store, deposits=399)  # 400 events
+        older, newest = sorted(int(p.stem.split("-")[1])
+                               for p in store.folder("alice").glob("snapshot-*"))
+        assert newest - older >= older // 4 > 4
+        assert 400 - newest <= 400 // 4
+        assert self.make(root).load("alice", repair=True).balance == account.balance
+
     def test_a_damaged_snapshot_falls_back_to_the_one_before(self, root):
         store = self.make(root)
         write_history(store, deposits=9)

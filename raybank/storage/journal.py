@@ -6,10 +6,11 @@ Per account folder::
     snapshot-<seq>.json              the state after event <seq>, and the journal offset
                                      just past it (the two newest are kept)
 
-Recovery loads the newest good snapshot and replays only the journal after its offset, so
-it costs at most ``snapshot_every`` events however long the history. A snapshot that fails
-its checksum is passed over for the one before it (or a full replay); the journal itself is
-the source of truth, and damage to it is an error that names the file.
+Recovery loads the newest good snapshot and replays only the journal after its offset: at
+most ``snapshot_every`` events, or a quarter of the history once that is longer (see
+SNAPSHOT_SPACING). A snapshot that fails its checksum is passed over for the one before it
+(or a full replay); the journal itself is the source of truth, and damage to it is an error
+that names the file.
 
 The journal grows in zero-filled steps and records are written into that space, so syncing
 an append changes no file metadata: ``fdatasync`` then flushes one data page instead of a
@@ -28,6 +29,11 @@ from raybank.storage.files import PRIVATE_FILE, lock_exclusively, read_bytes, wr
 from raybank.storage.framing import frame, read_records, unframe
 
 DEFAULT_SNAPSHOT_EVERY = 100
+# A snapshot holds every op id the account has applied, so writing one costs as much as the
+# whole history. Spacing snapshots by at least a quarter of the history keeps that cost a
+# constant share of each event's (never quadratic), and recovery still replays at most a
+# quarter of what the snapshot it starts from holds.
+SNAPSHOT_SPACING = 4
 SNAPSHOTS_KEPT = 2
 GROWTH_BYTES = 1 << 20
 
@@ -84,6 +90,7 @@ class JournalStore(AccountStore):
         super().__init__(root)
         self.snapshot_every = snapshot_every
         self._writers: dict[str, JournalWriter] = {}
+        self._snapshot_seq: dict[str, int] = {}  # the newest snapshot's seq, per account
 
     # -- writing ---------------------------------------------------------------------------
     def _write_initial(self, folder: Path, account: Account, event: Event) -> None:
@@ -101,7 +108,8 @@ class JournalStore(AccountStore):
         writer = self._writer(account.name)
         if writer.end is None:
             self.load(account.name, repair=True)  # finds where the records end
-        snapshot_due = event.seq % self.snapshot_every == 0
+        since = event.seq - self._snapshot_seq.get(account.name, 0)
+        snapshot_due = since >= max(self.snapshot_every, event.seq // SNAPSHOT_SPACING)
         try:
             # A snapshot never points past the durable journal, so it forces a sync.
             end = writer.append(frame(event.to_record()), sync=sync or snapshot_due)
@@ -143,6 +151,7 @@ class JournalStore(AccountStore):
         folder = self.folder(account.name)
         data = frame({"format": 1, "offset": offset, "account": to_snapshot(account)})
         write_atomically(folder / f"snapshot-{account.seq:020d}.json", data)
+        self._snapshot_seq[account.name] = account.seq
         for old in _snapshots(folder)[SNAPSHOTS_KEPT:]:
             old.unlink(missing_ok=True)
 
@@ -155,6 +164,7 @@ class JournalStore(AccountStore):
         writer = self._writer(name) if repair else None
         data = read_bytes(path)
         account, offset = self._newest_snapshot(name, len(data))
+        self._snapshot_seq[name] = account.seq
         records, end, torn = read_records(data, path, offset)
         _replay(account, records, path)
         if account.seq == 0:
