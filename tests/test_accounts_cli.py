@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -39,6 +41,30 @@ def test_refusals_have_contract_exit_codes_and_change_nothing(raybank):
     assert raybank.json("balance", "bob")["balance"] == "-5.00"
     assert raybank.json("balance", "carol", expect=3)["error"]["code"] == "account-not-found"
     assert [a["name"] for a in raybank.json("accounts")["accounts"]] == ["bob"]
+
+
+NAMED_ACTORS = """
+import json, os
+from pathlib import Path
+from raybank.cluster import Home, attach
+ns = os.environ["RAYBANK_NAMESPACE"]
+attach(Home(Path(os.environ["RAYBANK_HOME"])).ensure(), None, ns)
+import ray
+print(json.dumps(sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                        if a["namespace"] == ns)), flush=True)
+os._exit(0)
+"""
+
+
+def test_a_refused_create_leaves_no_actor_behind(driver_bank):
+    # The CLI cannot list actors that hold no account, so ask Ray directly.
+    driver_bank.json("create", "kept")
+    below = driver_bank.json("create", "gone", "--balance", "1", "--min-balance", "2", expect=1)
+    assert below["error"]["code"] == "below-minimum"
+    done = subprocess.run([sys.executable, "-c", NAMED_ACTORS], env=driver_bank.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == ["kept"]
 
 
 def test_json_stdout_is_exactly_one_object_and_human_errors_go_to_stderr(raybank):
