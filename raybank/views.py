@@ -26,10 +26,15 @@ def _short(node_id: str | None) -> str:
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(*columns, title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    # Collapsed padding: the accounts table has eight columns and must fit 80.
+    table = Table(*columns, title=title, box=box.SIMPLE_HEAVY, title_justify="left",
+                  collapse_padding=True)
     for column in table.columns:
         if column.header in ("Balance", "Minimum", "Amount", "Held", "Stored", "Live"):
             column.justify = "right"
+            # On a narrow terminal money wraps rather than end in "...": a cut-off balance
+            # would show a different number.
+            column.overflow = "fold"
     return table
 
 

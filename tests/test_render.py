@@ -33,6 +33,20 @@ def test_accounts_table_shows_each_column_and_calls_one_per_line():
     assert any("summary 3" in line and "alice" not in line for line in text.splitlines())
 
 
+def test_an_80_column_terminal_never_cuts_money_short():
+    # Eight columns on 80: a balance too wide wraps onto a second line instead of "1234567…".
+    row = {"name": "a-rather-long-account-name", "balance": D("123456789.00"),
+           "min_balance": D("-20.00"), "actor": ACTOR,
+           "calls": {"summary": 3, "hold": 1, "transfer_out": 1}}
+    out, err = io.StringIO(), io.StringIO()
+    renderer = Renderer(False, out, err)
+    renderer.console.width = 80
+    renderer.result("accounts", {"accounts": [row]})
+    text = out.getvalue()
+    assert "123456789" in text and ".00" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
 def test_json_mode_prints_one_object_with_money_as_strings_and_no_markup():
     payload = {"name": "bob", "balance": D("-5"), "min_balance": D("-10.50")}
     text, err = render("account", payload, json_mode=True)
