@@ -16,6 +16,7 @@ from raybank.account import Account
 from raybank.errors import AccountNotFound, RuleViolation, StorageError
 from raybank.storage import JournalStore, PickledStateStore
 from raybank.storage.base import AccountStore
+from raybank.storage.journal import SNAPSHOT_SPACING
 
 
 def write_history(store: AccountStore, name: str = "alice", deposits: int = 5) -> Account:
@@ -167,14 +168,14 @@ class TestJournalStore(StoreContract):
 
     def test_snapshots_thin_out_as_the_history_grows(self, root):
         # A snapshot holds every op id so far, so one every 4 events would make a long
-        # history cost quadratic time. Spaced by a quarter of the history, they stay a
-        # constant share of each event's cost, and recovery replays at most that quarter.
+        # history cost quadratic time. Spaced by a share of the history, they stay a
+        # constant share of each event's cost, and recovery replays at most that share.
         store = self.make(root)
         account = write_history(store, deposits=399)  # 400 events
         older, newest = sorted(int(p.stem.split("-")[1])
                                for p in store.folder("alice").glob("snapshot-*"))
-        assert newest - older >= older // 4 > 4
-        assert 400 - newest <= 400 // 4
+        assert newest - older >= older // SNAPSHOT_SPACING > 4
+        assert 400 - newest <= 400 // SNAPSHOT_SPACING
         assert self.make(root).load("alice", repair=True).balance == account.balance
 
     def test_a_damaged_snapshot_falls_back_to_the_one_before(self, root):
