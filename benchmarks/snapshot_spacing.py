@@ -18,7 +18,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from raybank.account import Account
-from raybank.storage import journal
 from raybank.storage.journal import JournalStore
 
 SNAPSHOT_EVERY = 100
@@ -26,10 +25,10 @@ SNAPSHOT_EVERY = 100
 
 def measure(events: int, spacing: int) -> tuple[float, float]:
     """(append CPU-s, best recovery CPU-s) for ``events`` events under ``spacing``."""
-    journal.SNAPSHOT_SPACING = spacing or 1 << 62  # 0: only the fixed rule applies
+    spacing = spacing or 1 << 62  # 0: only the fixed rule applies
     root = Path(tempfile.mkdtemp(prefix="raybank-spacing-"))
     try:
-        store = JournalStore(root, snapshot_every=SNAPSHOT_EVERY)
+        store = JournalStore(root, SNAPSHOT_EVERY, spacing)
         account = Account(name="a")
         event = account.decide_open("open", Decimal("0.00"), Decimal("0.00"))
         account.apply(event)
@@ -44,7 +43,7 @@ def measure(events: int, spacing: int) -> tuple[float, float]:
         recoveries = []
         for _ in range(5):
             started = time.process_time()
-            JournalStore(root, snapshot_every=SNAPSHOT_EVERY).load("a")
+            JournalStore(root, SNAPSHOT_EVERY, spacing).load("a")
             recoveries.append(time.process_time() - started)
         return appends, min(recoveries)
     finally:

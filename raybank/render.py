@@ -45,21 +45,19 @@ class Renderer:
 
     @cached_property
     def console(self) -> Console:
-        from rich.console import Console
-
-        options = {key: value for key, value in self._console_options.items()
-                   if key != "stderr_terminal"}
-        return Console(file=self.stdout, highlight=False, **options)
+        return self._console(self.stdout, self._console_options.get("force_terminal"))
 
     @cached_property
     def error_console(self) -> Console:
+        return self._console(self.stderr, self._console_options.get(
+            "stderr_terminal", self._console_options.get("force_terminal")))
+
+    def _console(self, file: TextIO, force_terminal: bool | None) -> Console:
         from rich.console import Console
 
         options = {key: value for key, value in self._console_options.items()
-                   if key != "stderr_terminal"}
-        options["force_terminal"] = self._console_options.get(
-            "stderr_terminal", options.get("force_terminal"))
-        return Console(file=self.stderr, highlight=False, **options)
+                   if key not in ("stderr_terminal", "force_terminal")}
+        return Console(file=file, highlight=False, force_terminal=force_terminal, **options)
 
     def record(self, payload: dict[str, Any]) -> None:
         """One JSON line of a stream of results (`batch`), in either mode."""

@@ -86,9 +86,11 @@ class JournalStore(AccountStore):
     kind = "journal"
     marker = "journal.log"
 
-    def __init__(self, root: Path, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
+    def __init__(self, root: Path, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+                 snapshot_spacing: int = SNAPSHOT_SPACING) -> None:
         super().__init__(root)
         self.snapshot_every = snapshot_every
+        self.snapshot_spacing = snapshot_spacing
         self._writers: dict[str, JournalWriter] = {}
         self._snapshot_seq: dict[str, int] = {}  # the newest snapshot's seq, per account
 
@@ -109,7 +111,7 @@ class JournalStore(AccountStore):
         if writer.end is None:
             self.load(account.name, repair=True)  # finds where the records end
         since = event.seq - self._snapshot_seq.get(account.name, 0)
-        snapshot_due = since >= max(self.snapshot_every, event.seq // SNAPSHOT_SPACING)
+        snapshot_due = since >= max(self.snapshot_every, event.seq // self.snapshot_spacing)
         try:
             # A snapshot never points past the durable journal, so it forces a sync.
             end = writer.append(frame(event.to_record()), sync=sync or snapshot_due)
