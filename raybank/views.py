@@ -38,14 +38,18 @@ def _table(*columns: str, title: str | None = None) -> Table:
     return table
 
 
+def _duplicate_note(result: dict[str, Any]) -> list[Any]:
+    """A line for a repeated op id: the command was answered from the record, not run."""
+    if not result.get("duplicate"):
+        return []
+    return [Text("Already applied: this op id was seen before; nothing changed.",
+                 style="yellow")]
+
+
 def account_view(result: dict[str, Any]) -> list[Any]:
     table = _table("Account", "Balance", "Minimum")
     table.add_row(result["name"], _money(result["balance"]), _money(result["min_balance"]))
-    views: list[Any] = [table]
-    if result.get("duplicate"):
-        views.append(Text("Already applied: this op id was seen before; nothing changed.",
-                          style="yellow"))
-    return views
+    return [table, *_duplicate_note(result)]
 
 
 def _actor_cells(actor: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -93,11 +97,7 @@ def transfer_view(result: dict[str, Any]) -> list[Any]:
     for label in ("from", "to"):
         side = result[label]
         table.add_row(label, side["name"], _money(side["balance"]), _money(side["min_balance"]))
-    views: list[Any] = [table]
-    if result.get("duplicate"):
-        views.append(Text("Already applied: this op id was seen before; nothing changed.",
-                          style="yellow"))
-    return views
+    return [table, *_duplicate_note(result)]
 
 
 def verify_view(result: dict[str, Any]) -> list[Any]:
