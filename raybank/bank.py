@@ -243,8 +243,7 @@ class Bank:
             info = self._await_restart(handle, before["actor"]["pid"])
             after = {**self.call(name, "summary"), "actor": info}
         else:
-            ray.kill(handle, no_restart=True)
-            self._await_release(name, handle)
+            self._retire(name)
             after = {**self.stored(name), "actor": dict(INACTIVE)}
         recovered = (after["balance"], after["min_balance"]) == (
             before["balance"], before["min_balance"])
@@ -267,8 +266,9 @@ class Bank:
         if name is not None and not self.storage.exists(name):
             raise AccountNotFound(f"no account named {name!r}")
         mismatches = []
+        fresh = Storage(self.home, self.namespace)  # nothing cached from earlier commands
         for each in names:
-            store = Storage(self.home, self.namespace).store_for(each)  # no cached state
+            store = fresh.store_for(each)
             stored = store.load(each)
             store.events(each)  # the whole journal must read back, not only its tail
             handle = self.live_actor(each)
