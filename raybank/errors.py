@@ -7,17 +7,51 @@ Errors pickle by their ``args`` so that they cross Ray's process boundary intact
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BankError(Exception):
-    """Base of every error raybank reports to a user."""
+    """Base of every error raybank reports to a user.
+
+    An error of a mutating command also says which op id it was about (``op_id``, and
+    ``transfer_id`` for transfers), so that a script can repeat it safely, and whether the
+    change may have happened anyway (``may_have_applied``): never for exits 1-3, which
+    change nothing; for exit 4 unless raybank knows it did not (``not_applied``).
+    Instance attributes travel with the error through pickling (Ray) like its args.
+    """
 
     exit_code = 4
     code = "error"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, *,
+                 not_applied: bool = False) -> None:
         super().__init__(message, code)  # both in args, so the error pickles across Ray
         if code:
             self.code = code
+        self.op_id: str | None = None
+        self.transfer_id: str | None = None
+        self.not_applied = not_applied
+
+    @property
+    def may_have_applied(self) -> bool:
+        return self.exit_code == 4 and not self.not_applied
+
+    def about(self, op_id: str, transfer_id: str | None = None) -> BankError:
+        """Mark this error as the outcome of the command with ``op_id``; returns self."""
+        self.op_id = op_id
+        self.transfer_id = transfer_id
+        return self
+
+    def explained(self) -> str:
+        """The message for people, with what a script must do about the op id."""
+        if self.op_id is None:
+            return self.message
+        if self.may_have_applied:
+            return (f"{self.message} (op id {self.op_id}: it may have been applied; repeat "
+                    f"with --op-id {self.op_id} to apply it exactly once)")
+        if self.exit_code == 4:
+            return f"{self.message} (op id {self.op_id}: not applied)"
+        return f"{self.message} (op id {self.op_id})"
 
     @property
     def message(self) -> str:
@@ -65,6 +99,17 @@ class ClusterUnavailable(InfrastructureError):
     """The Ray cluster cannot be reached or started."""
 
     code = "cluster-unavailable"
+
+
+def error_object(error: BankError) -> dict[str, Any]:
+    """The contract's JSON error object: built here and nowhere else."""
+    result: dict[str, Any] = {"code": error.code, "message": error.explained()}
+    if error.op_id is not None:
+        result["op_id"] = error.op_id
+        if error.transfer_id is not None:
+            result["transfer_id"] = error.transfer_id
+        result["may_have_applied"] = error.may_have_applied
+    return result
 
 
 def unwrap_remote(error: Exception) -> BankError:
