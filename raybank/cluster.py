@@ -1,9 +1,11 @@
 """raybank's own Ray cluster: start it, find it again, attach to it, stop only it.
 
 The embedded cluster is a ``ray start --head`` launched in a new session (``setsid``), so
-every process Ray spawns for it -- GCS, raylet, agents, workers -- shares one session id
-that no other cluster on the machine has. ``down`` stops exactly those processes; it never
-runs ``ray stop``, which would stop every Ray cluster of the user.
+every process Ray spawns for it -- GCS, raylet, agents, workers -- shares one session id.
+Session ids are pids, and pids are reused: a record left by a cluster that died may name a
+session that now belongs to something else. So ``down`` stops a process only if it is in
+that session *and* proves it belongs to this cluster (see ``_belongs``). It never runs
+``ray stop``, which would stop every Ray cluster of the user.
 
 Ray binds its ports on every interface whatever its flags, so the cluster is made private
 with token authentication: a random secret in ``cluster.token`` (mode 0600) that the cluster
@@ -23,21 +25,24 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from raybank.errors import ClusterUnavailable, StorageError
+from raybank.errors import ClusterUnavailable, InvalidInput, StorageError
 from raybank.storage.files import PRIVATE_FILE, private_dir, read_bytes, write_atomically
 
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
+TEMP_PREFIX = "raybank-"
+CLUSTER_ID_VARIABLE = "RAYBANK_CLUSTER_ID"
 # Ray's own start-up script, run with this interpreter so the same Ray is used.
 _RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
 
@@ -50,6 +55,17 @@ class ClusterRecord:
     session_id: int
     temp_dir: str
     started_at: float
+    # Random, in the environment of every process of the cluster (RAYBANK_CLUSTER_ID).
+    # Empty in records written before it existed: then only the temp-dir proofs apply.
+    cluster_id: str = ""
+
+    def __post_init__(self) -> None:
+        types = {"address": str, "session_id": int, "temp_dir": str,
+                 "started_at": (int, float), "cluster_id": str}
+        for key, kind in types.items():
+            value = getattr(self, key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"{key} is {value!r}")
 
 
 class Home:
@@ -59,7 +75,15 @@ class Home:
         self.path = path.expanduser().absolute()
 
     def ensure(self) -> Home:
+        """Create the home (0700) if it is missing; refuse one that is not private enough.
+
+        An existing folder is never chmodded. If another user owns it or may write to it,
+        they could replace raybank's files (cluster.json, the token, the journals): refused,
+        exit 2, left as it was. One that others may only read is used as it is; everything
+        raybank creates inside it is private (0700 folders, 0600 files).
+        """
         private_dir(self.path)
+        check_home(self.path)
         return self
 
     @property
@@ -104,6 +128,23 @@ class Home:
             yield
         finally:
             os.close(fd)
+
+
+def check_home(path: Path) -> None:
+    """Refuse a home that another user owns or may write to (see Home.ensure)."""
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise StorageError(f"cannot read data folder {path}: {error.strerror}",
+                           "storage-unreadable") from error
+    if info.st_uid != os.getuid():
+        problem = "it belongs to another user"
+    elif info.st_mode & 0o022:
+        problem = f"other users may write to it (mode {stat.S_IMODE(info.st_mode):o})"
+    else:
+        return
+    raise InvalidInput(f"refusing home {path}: {problem}; use a folder that only you can "
+                       "write, such as ~/.raybank", "invalid-home")
 
 
 def answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
@@ -158,7 +199,7 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
     # Ray's socket paths must stay short, so its temp dir lives under /tmp, not the home.
     # Ray makes its temp dir world-writable; inside a 0700 folder, no one else can reach the
     # raylet's and object store's sockets in it.
-    temp_dir = tempfile.mkdtemp(prefix="raybank-")
+    temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
     command = [
         sys.executable, "-c", _RAY_CLI, "start", "--head",
         "--node-ip-address=127.0.0.1", f"--port={gcs}",
@@ -170,14 +211,15 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
         f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={temp_dir}/ray",
         f"--num-cpus={num_cpus or os.cpu_count() or 1}",
     ]
+    cluster_id = secrets.token_hex(16)
     env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
-    env.update(auth_environment(home))
+    env.update(auth_environment(home), **{CLUSTER_ID_VARIABLE: cluster_id})
     log_path = home.log_dir / "ray-start.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    env=env, start_new_session=True, cwd=home.path)
     record = ClusterRecord(address=f"127.0.0.1:{gcs}", session_id=process.pid,
-                           temp_dir=temp_dir, started_at=time.time())
+                           temp_dir=temp_dir, started_at=time.time(), cluster_id=cluster_id)
     home.write_record(record)  # before waiting: a crash now still lets `down` clean up
     try:
         returncode = process.wait(timeout=START_TIMEOUT_S)
@@ -204,8 +246,8 @@ def down(home: Home) -> bool:
         return was_running or stopped_any
 
 
-def _session_processes(session_id: int) -> list[int]:
-    """This user's Ray processes of one session (the embedded cluster's, and only those)."""
+def _session_processes(record: ClusterRecord) -> list[int]:
+    """This user's live processes of the cluster's session that prove they are the cluster's."""
     uid = os.getuid()
     found = []
     for entry in Path("/proc").iterdir():
@@ -214,37 +256,81 @@ def _session_processes(session_id: int) -> list[int]:
         try:
             if entry.stat().st_uid != uid:
                 continue
-            stat = (entry / "stat").read_text()
-            fields = stat.rsplit(")", 1)[1].split()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             state, sid = fields[0], int(fields[3])
-            cmdline = (entry / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        # A session id can be reused after the cluster is gone: insist the process is Ray's.
-        if sid == session_id and state != "Z" and b"ray" in cmdline:
+        if sid == record.session_id and state != "Z" and _belongs(entry, record):
             found.append(int(entry.name))
     return found
 
 
+def _belongs(process: Path, record: ClusterRecord) -> bool:
+    """Does this process (a /proc entry) prove it is one of the cluster's own?
+
+    Any one proof will do, because Ray's processes each show a different one: the cluster
+    id in the environment every process inherits from ``ray start`` (setproctitle may
+    overwrite that area in renamed workers), or the cluster's private temp dir in the
+    command line (GCS, raylet), the working folder, or an open file (the agents that renamed
+    themselves still hold their logs there; RAY-NOTES.md).
+    """
+    if record.cluster_id and _reads(process / "environ", lambda path: (
+            f"{CLUSTER_ID_VARIABLE}={record.cluster_id}".encode()
+            in path.read_bytes().split(b"\0"))):
+        return True
+    if not _created_temp_dir(record.temp_dir):
+        return False  # a record naming some other folder proves nothing by it
+    inside = os.fsencode(record.temp_dir.rstrip("/") + "/")
+
+    def points_inside(link: Path) -> bool:
+        return (os.fsencode(os.readlink(link)) + b"/").startswith(inside)
+
+    return (_reads(process / "cmdline", lambda path: inside in path.read_bytes())
+            or _reads(process / "cwd", points_inside)
+            or _reads(process / "fd", lambda fds: any(
+                _reads(fd, points_inside) for fd in fds.iterdir())))
+
+
+def _reads(path: Path, check: Callable[[Path], bool]) -> bool:
+    """``check(path)``, or False when the process is gone or hides it (another user's)."""
+    try:
+        return check(path)
+    except OSError:
+        return False
+
+
+def _created_temp_dir(path: str) -> bool:
+    """Is ``path`` a temp dir of the kind ``_start`` makes, owned by this user?"""
+    folder = Path(path)
+    if folder.parent != Path(tempfile.gettempdir()) or not folder.name.startswith(TEMP_PREFIX):
+        return False
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+
+
 def _stop_session(record: ClusterRecord) -> bool:
     """SIGTERM the cluster's processes, SIGKILL what lingers; True if any were running."""
-    found = _session_processes(record.session_id)
+    found = _session_processes(record)
     pids = found
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and _session_processes(record.session_id):
+        while time.monotonic() < deadline and _session_processes(record):
             time.sleep(0.1)
-        pids = _session_processes(record.session_id)
+        pids = _session_processes(record)
         if not pids:
             break
     # A zombie still passes `kill -0`; the cluster is gone when its GCS port refuses.
     deadline = time.monotonic() + STOP_GRACE_S
     while answers(record.address, timeout=0.2) and time.monotonic() < deadline:
         time.sleep(0.1)
-    shutil.rmtree(record.temp_dir, ignore_errors=True)
+    if _created_temp_dir(record.temp_dir):  # never a folder raybank did not make
+        shutil.rmtree(record.temp_dir, ignore_errors=True)
     return bool(found)
 
 

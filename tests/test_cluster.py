@@ -85,7 +85,8 @@ def test_down_then_up_restores_every_account_and_leaves_other_clusters_alone(
     bank = Raybank(home=home, namespace="raybank")
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "cluster.token").stat().st_mode) == 0o600
-    ray_dir = Path(json.loads((home / "cluster.json").read_text())["temp_dir"])
+    record = json.loads((home / "cluster.json").read_text())
+    ray_dir = Path(record["temp_dir"])
     assert stat.S_IMODE(ray_dir.stat().st_mode) == 0o700  # Ray's own sockets live inside
     assert bank.json("up")["started"] is False  # idempotent: finds the same cluster
     bank.json("create", "alice", "--balance", "12.34")
@@ -94,6 +95,9 @@ def test_down_then_up_restores_every_account_and_leaves_other_clusters_alone(
 
     assert bank.json("down") == {"stopped": True}
     assert not answers(port)
+    # Every process of the cluster proved it was the cluster's (cluster.py: _belongs).
+    assert session_pids(record["session_id"]) == []
+    assert not ray_dir.exists()
     assert answers(int(foreign_cluster.rsplit(":", 1)[1])), "down stopped another cluster"
     assert bank.json("status")["running"] is False
     assert bank.json("down") == {"stopped": False}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import secrets
@@ -16,14 +17,22 @@ LOCK_WAIT_S = 10.0
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by this user only; tighten it if it
-    exists. (``mkdir(parents=True)`` would give the parents the umask's mode.)"""
+    """Create ``path`` (and missing parents) readable by this user only (0700).
+
+    A folder that already exists keeps its mode: raybank never changes the mode of a folder
+    it did not create (a chmod of ``--home /tmp`` once locked other users out of /tmp).
+    ``mkdir(parents=True)`` would give the parents the umask's mode instead.
+    """
     try:
         missing = [path, *(parent for parent in path.parents if not parent.exists())]
         for folder in reversed(missing):
-            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
-        if path.stat().st_mode & 0o077:
-            path.chmod(PRIVATE_DIR)
+            try:
+                folder.mkdir(mode=PRIVATE_DIR)
+            except FileExistsError:
+                continue  # there already, or made by a racing process: not ours to change
+            folder.chmod(PRIVATE_DIR)  # exactly 0700, whatever the umask left
+        if not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder")
     except OSError as error:
         raise StorageError(f"cannot create data folder {path}: {error.strerror}",
                            "storage-unwritable") from error
