@@ -15,20 +15,26 @@ scheduling:
 
 A separate thread waits for the results in input order and prints one JSON line each; an
 actor acknowledges only once its change is on disk, so a printed line is a durable one.
+
+Input is streamed: a reader thread reads one line at a time (lines end at a newline only,
+see read_lines) into a bounded queue, so memory stays bounded and a line runs as soon as it
+arrives. When no further line is waiting, the queued groups are sent at once: a script that
+writes a line and waits for its result gets it.
 """
 
 from __future__ import annotations
 
+import copy
 import queue
 import shlex
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from raybank.cli import CHANNEL, Channel, execute, parent_context
-from raybank.errors import BankError, InfrastructureError, InvalidInput
+from raybank.cli import CHANNEL, Channel, execute, internal_error, parent_context
+from raybank.errors import BankError, InfrastructureError, InvalidInput, error_object
 
 if TYPE_CHECKING:
     from raybank.bank import Bank
@@ -39,16 +45,75 @@ PIPELINED = frozenset({"create", "deposit", "withdraw", "balance"})
 REFUSED = frozenset({"batch", "up", "down", "demo", "simulate"})
 IN_FLIGHT = 4096  # lines read but not yet printed: bounds memory, not order
 SEND_EVERY = 200  # queued lines after which the account groups are sent
+READ_AHEAD = 1024  # lines read but not yet run
+MAX_LINE_BYTES = 64 * 1024  # a command line is short; this bounds what one line can cost
 
 
-def read_lines(file: str) -> list[str]:
+def open_input(file: str) -> BinaryIO:
+    """The batch's input, as bytes: decoding and line ends are read_lines' business."""
+    if file == "-":
+        return sys.stdin.buffer
     try:
-        if file == "-":
-            return sys.stdin.read().splitlines()
-        return Path(file).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"cannot read batch input {file!r}: {error}",
+        return open(file, "rb")  # noqa: SIM115 - read_lines closes it
+    except OSError as error:
+        raise InvalidInput(f"cannot read batch input {file!r}: {error.strerror}",
                            "unreadable-input") from error
+
+
+def read_lines(source: BinaryIO) -> Iterator[str | BankError]:
+    r"""Each line's text, one at a time, or the error that makes that line unusable.
+
+    A line ends at "\n" only, and one "\r" before it is dropped (files written on Windows).
+    Any other character -- a form feed, a lone "\r", "\x85", "\u2028", all of which
+    str.splitlines() and Python's text mode take for line ends -- stays inside its line, so
+    a comment can never hide a command after it. A line longer than MAX_LINE_BYTES is an
+    error rather than a reason to hold the whole input in memory.
+    """
+    with source:
+        while True:
+            try:
+                raw = source.readline(MAX_LINE_BYTES + 1)
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    while raw and not raw.endswith(b"\n"):  # skip the rest of it
+                        raw = source.readline(MAX_LINE_BYTES + 1)
+                    yield InvalidInput(f"line longer than {MAX_LINE_BYTES} bytes",
+                                       "invalid-batch-line")
+                    continue
+            except OSError as error:
+                yield InvalidInput(f"cannot read batch input: {error.strerror}",
+                                   "unreadable-input")
+                return
+            if not raw:
+                return
+            try:
+                yield raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield InvalidInput(f"line is not UTF-8: {error}", "invalid-batch-line")
+
+
+class LineReader:
+    """Reads input lines in a thread of its own, at most READ_AHEAD ahead of the runner,
+    so that the runner can tell "no line yet" (send what is queued) from "next line"."""
+
+    def __init__(self, lines: Iterator[str | BankError]) -> None:
+        self._queue: queue.Queue[str | BankError | None] = queue.Queue(READ_AHEAD)
+        self._lines = lines
+        threading.Thread(target=self._read, name="batch-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._lines:
+                self._queue.put(line)
+        finally:
+            self._queue.put(None)
+
+    def ready(self) -> bool:
+        """Is a line (or the end) already waiting?"""
+        return not self._queue.empty()
+
+    def next(self) -> str | BankError | None:
+        """The next line, its error, or None at the end (waits for it)."""
+        return self._queue.get()
 
 
 @dataclass
@@ -58,31 +123,40 @@ class Outcome:
     payload: Any = None
     exit: int = 0
     error: BankError | None = None
+    op_id: str | None = None  # of a mutating line, for an error that comes later
+    transfer: bool = False
 
 
 class LineChannel(Channel):
     """Runs one line through the CLI, keeping its outcome instead of printing it."""
 
     def __init__(self, invocation: Invocation, bank: Bank) -> None:
-        super().__init__(invocation.stdout, invocation.stderr, lambda settings, ns: bank)
+        super().__init__(invocation.stdout, invocation.stderr, lambda settings, ns: bank,
+                         debug=invocation.debug)
         self.outcome: Outcome | None = None
 
     def result(self, invocation: Invocation, view: str, payload: Any, code: int) -> None:
-        self.outcome = Outcome(payload=payload, exit=code)
+        # A deferred result may still fail: keep the op id its error must name.
+        self.outcome = Outcome(payload=payload, exit=code, op_id=invocation.op_id,
+                               transfer=view == "transfer")
 
     def error(self, invocation: Invocation, error: BankError) -> None:
-        self.outcome = Outcome(exit=error.exit_code, error=error)
+        self.outcome = Outcome(exit=error.exit_code, error=error)  # run() named the op id
 
     def usage_error(self, error: Exception, json_mode: bool) -> None:
         message = error.format_message()  # type: ignore[attr-defined]
         self.outcome = Outcome(exit=2, error=InvalidInput(message, "invalid-input"))
 
+    def early_error(self, error: BankError, json_mode: bool) -> None:
+        self.outcome = Outcome(exit=error.exit_code, error=error)
+
 
 class Printer:
     """Waits for outcomes in input order and prints each as one JSON line."""
 
-    def __init__(self, renderer: Renderer) -> None:
+    def __init__(self, renderer: Renderer, invocation: Invocation) -> None:
         self.renderer = renderer
+        self.invocation = invocation
         self.first_failure = 0
         self.closed_at: int | None = None  # the first line that could not be printed
         self._queue: queue.Queue[tuple[int, Outcome] | None] = queue.Queue(IN_FLIGHT)
@@ -104,7 +178,8 @@ class Printer:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             line, outcome = item
-            record = resolve(line, outcome)  # awaited even unprinted: the line was sent
+            # Awaited even when it cannot be printed: the line was sent.
+            record = resolve(line, outcome, self.invocation)
             if self.closed_at is None:
                 try:
                     self.renderer.record(record)
@@ -116,7 +191,7 @@ class Printer:
         self._queue.task_done()
 
 
-def resolve(line: int, outcome: Outcome) -> dict[str, Any]:
+def resolve(line: int, outcome: Outcome, invocation: Invocation) -> dict[str, Any]:
     """The JSON line for an outcome, waiting for its actor call if it is still in flight."""
     error, payload = outcome.error, outcome.payload
     if error is None and hasattr(payload, "result"):
@@ -125,10 +200,13 @@ def resolve(line: int, outcome: Outcome) -> dict[str, Any]:
         except BankError as failed:
             error = failed
         except Exception as failed:  # never lose the lines after a surprise
-            error = InfrastructureError(f"line {line} failed: {failed}", "batch-failed")
+            error = internal_error(failed, invocation.debug, invocation.stderr)
+        if error is not None and outcome.op_id is not None:
+            # One error may answer a whole group (no such account): each line names its own.
+            error = copy.copy(error).about(outcome.op_id,
+                                           outcome.op_id if outcome.transfer else None)
     if error is not None:
-        return {"line": line, "exit": error.exit_code,
-                "error": {"code": error.code, "message": error.message}}
+        return {"line": line, "exit": error.exit_code, "error": error_object(error)}
     return {"line": line, "exit": outcome.exit, "result": payload}
 
 
@@ -160,14 +238,24 @@ def split_words(text: str) -> list[str]:
     return text.partition("#")[0].split()  # the same words, without shlex's per-char cost
 
 
-def run_batch(invocation: Invocation, lines: list[str]) -> int:
+def run_batch(invocation: Invocation, source: BinaryIO) -> int:
     """Run every line; returns 0 if all did, else the first failing line's exit code."""
     bank = invocation.bank()
     parent = parent_context(invocation.settings)
-    printer = Printer(invocation.renderer)
-    queued = 0
+    printer = Printer(invocation.renderer, invocation)
+    reader = LineReader(read_lines(source))
+    queued = number = 0
     try:
-        for number, text in enumerate(lines, start=1):
+        while True:
+            if not reader.ready():
+                bank.flush()  # the input stalls: let the lines already read run now
+            text = reader.next()
+            if text is None:
+                break
+            number += 1
+            if isinstance(text, BankError):
+                printer.put(number, Outcome(exit=text.exit_code, error=text))
+                continue
             try:
                 words = split_words(text)
             except ValueError as error:
@@ -191,7 +279,7 @@ def run_batch(invocation: Invocation, lines: list[str]) -> int:
     if printer.closed_at is not None:
         invocation.stderr.write(
             f"raybank batch: could not print line {printer.closed_at} (output closed or "
-            f"full); stopped reading input there. Lines already read were run to the end; "
+            f"full); stopped reading input there. Lines already sent were run to the end; "
             f"their results were not printed.\n")
         return InfrastructureError.exit_code
     return code

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -17,8 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TextIO
 
 import typer
 
-from raybank.errors import BankError, InfrastructureError, InvalidInput
-from raybank.identifiers import new_op_id, validate_name, validate_op_id
+from raybank.errors import (
+    BankError,
+    InfrastructureError,
+    InternalError,
+    InvalidInput,
+    error_object,
+)
+from raybank.faults import fires
+from raybank.identifiers import new_op_id, validate_name, validate_namespace, validate_op_id
 from raybank.money import parse_amount, parse_balance
 
 if TYPE_CHECKING:
@@ -57,6 +65,7 @@ class Channel:
     stderr: TextIO
     bank_for: Callable[[Settings, str | None], Bank]
     console: dict[str, Any] = field(default_factory=dict)  # rich Console options
+    debug: bool = False  # the client's RAYBANK_DEBUG: tracebacks of internal errors
 
     def result(self, invocation: Invocation, view: str, payload: Any, code: int) -> None:
         invocation.renderer.result(view, payload)
@@ -66,6 +75,10 @@ class Channel:
 
     def usage_error(self, error: Exception, json_mode: bool) -> None:
         show_usage_error(error, json_mode, self.stdout, self.stderr)
+
+    def early_error(self, error: BankError, json_mode: bool) -> None:
+        """An error before the command's own code ran (see execute)."""
+        show_error(error, json_mode, self.stdout, self.stderr)
 
 
 CHANNEL: ContextVar[Channel | None] = ContextVar("raybank_channel", default=None)
@@ -90,6 +103,14 @@ class Invocation:
         self._renderer: Renderer | None = None
         self._bank: Bank | None = None
         self.output_lost = False
+        # A mutating command's op id, given or generated before anything else (run).
+        self.op_id: str | None = None
+
+    @property
+    def debug(self) -> bool:
+        if self.channel is not None:
+            return self.channel.debug
+        return bool(os.environ.get("RAYBANK_DEBUG"))
 
     @property
     def renderer(self) -> Renderer:
@@ -102,22 +123,28 @@ class Invocation:
 
     def bank(self, namespace: str | None = None) -> Bank:
         """Attach to the cluster (starting the embedded one if needed) on first use."""
-        if self._bank is None and self.channel is not None:
-            self._bank = self.channel.bank_for(self.settings, namespace)
         if self._bank is None:
-            from raybank.cluster import Home, attach
-
-            home = Home(self.settings.home).ensure()
-            attach(home, self.settings.address, self.settings.namespace)
-            from raybank.bank import Bank  # imports Ray: only after attach set its auth
-
-            if self.settings.address is None and not os.environ.get("RAYBANK_NO_GATEWAY"):
-                from raybank.gateway import ensure_gateway
-
-                ensure_gateway(home.path)  # so that the next command need not import Ray
-            self._bank = Bank(home.path, namespace or self.settings.namespace,
-                              self.settings.persistence)
+            try:
+                self._bank = self._attach(namespace)
+            except BankError as error:
+                error.not_applied = True  # nothing was sent to any account yet
+                raise
         return self._bank
+
+    def _attach(self, namespace: str | None) -> Bank:
+        if self.channel is not None:
+            return self.channel.bank_for(self.settings, namespace)
+        from raybank.cluster import Home, attach
+
+        home = Home(self.settings.home).ensure()
+        attach(home, self.settings.address, self.settings.namespace)
+        from raybank.bank import Bank  # imports Ray: only after attach set its auth
+
+        if self.settings.address is None and not os.environ.get("RAYBANK_NO_GATEWAY"):
+            from raybank.gateway import ensure_gateway
+
+            ensure_gateway(home.path)  # so that the next command need not import Ray
+        return Bank(home.path, namespace or self.settings.namespace, self.settings.persistence)
 
     def finish(self, view: str, payload: Any, exit_code: int = 0) -> NoReturn:
         if self.channel is not None:
@@ -158,14 +185,51 @@ class Invocation:
         raise typer.Exit(code)
 
 
-def run(ctx: typer.Context, json_mode: bool, action: Any) -> NoReturn:
-    """Run ``action(invocation)``, mapping every BankError to its output and exit code."""
+def run(ctx: typer.Context, json_mode: bool, action: Callable[[Invocation], None], *,
+        mutating: bool = False, op_id: str | None = None, transfer: bool = False
+        ) -> NoReturn:
+    """Run ``action(invocation)``, mapping every error to its output and exit code.
+
+    A ``mutating`` command's op id (``op_id``, or a fresh one) is settled first, before
+    anything is validated or sent, and every error of the command names it (for a transfer
+    also as its transfer id): a script can always repeat the command safely. Any exception
+    that is not a BankError is a bug: exit 4, one line, the traceback only under
+    RAYBANK_DEBUG.
+    """
     invocation = Invocation(ctx, json_mode)
     try:
+        if mutating:
+            invocation.op_id = op_id_or_new(op_id)
+        validate_namespace(invocation.settings.namespace)
+        if _injected(invocation.settings.home, "command-raises", ctx.info_name or ""):
+            raise RuntimeError("injected by the fault step command-raises")
         action(invocation)
+    except (typer.Exit, typer.Abort):
+        raise
     except BankError as error:
-        invocation.fail(error)
-    raise AssertionError("a command must finish or fail")
+        failure = error
+    except Exception as error:
+        failure = internal_error(error, invocation.debug, invocation.stderr)
+    else:
+        raise AssertionError("a command must finish or fail")
+    if invocation.op_id is not None:
+        failure.about(invocation.op_id, invocation.op_id if transfer else None)
+    invocation.fail(failure)
+
+
+def internal_error(error: Exception, debug: bool, stderr: TextIO) -> InternalError:
+    """The exit-4 error for an exception raybank did not expect, its traceback if asked."""
+    if debug:
+        traceback.print_exception(error, file=stderr)
+    return InternalError.of(error)
+
+
+def _injected(home: Path, step: str, subject: str) -> bool:
+    """Fault injection (raybank.faults), a testing aid: is ``step`` armed for ``subject``?"""
+    try:
+        return fires(home, step, subject)
+    except OSError:  # a home that is no folder: the command itself says so
+        return False
 
 
 def op_id_or_new(op_id: str | None) -> str:
@@ -189,7 +253,11 @@ def main_options(
         help="How account actors reach storage in a new namespace: direct (default) or "
              "pool (through a few persistence actors).")] = None,
 ) -> None:
-    ctx.obj = Settings(home=home.expanduser().absolute(), address=address or None,
+    try:
+        home = home.expanduser()
+    except RuntimeError as error:  # ~user of no such user
+        raise InvalidInput(f"invalid home {str(home)!r}: {error}", "invalid-home") from None
+    ctx.obj = Settings(home=home.absolute(), address=address or None,
                        namespace=namespace, persistence=persistence)
 
 
@@ -277,10 +345,9 @@ def create(
         if storage is not None and storage not in STORAGE_KINDS:
             raise InvalidInput(f"invalid storage {storage!r}: use one of "
                                f"{', '.join(STORAGE_KINDS)}", "invalid-option")
-        op = op_id_or_new(op_id)
-        inv.finish("account", inv.bank().create(account, opening, minimum, op, storage))
+        inv.finish("account", inv.bank().create(account, opening, minimum, inv.op_id, storage))
 
-    run(ctx, json_, action)
+    run(ctx, json_, action, mutating=True, op_id=op_id)
 
 
 @app.command()
@@ -291,10 +358,10 @@ def deposit(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = None
     Example: raybank deposit alice 25.50
     """
     def action(inv: Invocation) -> None:
-        args = validate_name(name), parse_amount(amount), op_id_or_new(op_id)
+        args = validate_name(name), parse_amount(amount), inv.op_id
         inv.finish("account", inv.bank().deposit(*args))
 
-    run(ctx, json_, action)
+    run(ctx, json_, action, mutating=True, op_id=op_id)
 
 
 @app.command()
@@ -305,10 +372,10 @@ def withdraw(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = Non
     Example: raybank withdraw alice 10.00
     """
     def action(inv: Invocation) -> None:
-        args = validate_name(name), parse_amount(amount), op_id_or_new(op_id)
+        args = validate_name(name), parse_amount(amount), inv.op_id
         inv.finish("account", inv.bank().withdraw(*args))
 
-    run(ctx, json_, action)
+    run(ctx, json_, action, mutating=True, op_id=op_id)
 
 
 @app.command()
@@ -329,11 +396,10 @@ def transfer(
         from raybank.transfer import parse_fault
 
         args = validate_name(source), validate_name(target), parse_amount(amount)
-        op = op_id_or_new(op_id)
         fault = None if fail_at is None else parse_fault(fail_at)  # testing aid only
-        inv.finish("transfer", inv.bank().transfer(*args, op, fault=fault))
+        inv.finish("transfer", inv.bank().transfer(*args, inv.op_id, fault=fault))
 
-    run(ctx, json_, action)
+    run(ctx, json_, action, mutating=True, op_id=op_id, transfer=True)
 
 
 @app.command()
@@ -477,10 +543,9 @@ def batch(ctx: typer.Context,
     Example: raybank batch ops.txt
     """
     def action(inv: Invocation) -> None:
-        from raybank.batch import read_lines, run_batch
+        from raybank.batch import open_input, run_batch
 
-        lines = read_lines(file)
-        inv.exit(run_batch(inv, lines))
+        inv.exit(run_batch(inv, open_input(file)))
 
     run(ctx, json_, action)
 
@@ -510,11 +575,14 @@ def execute(args: list[str], default_map: dict[str, Any] | None = None,
             parent: Any = None) -> int:
     """Run one command line through the Typer app; returns its exit code.
 
-    With ``parent`` (see parent_context) only the command's own words are parsed. Usage
-    errors (Typer's own copy of click's, exit 2) go to the invocation's channel when there
+    With ``parent`` (see parent_context) only the command's own words are parsed. Errors
+    before a command's own code runs -- usage errors (Typer's own copy of click's, exit 2),
+    and anything unexpected (exit 4, see run) -- go to the invocation's channel when there
     is one (gateway, batch), else to this process's stdout (with --json) or stderr.
     """
     group = command_group()
+    json_mode = "--json" in args
+    channel = CHANNEL.get()
     try:
         if parent is None:
             code = group.main(args, prog_name="raybank", standalone_mode=False,
@@ -528,14 +596,20 @@ def execute(args: list[str], default_map: dict[str, Any] | None = None,
     except typer.Abort:
         code = 130
     except Exception as error:
-        if getattr(error, "exit_code", None) != 2 or not hasattr(error, "format_message"):
-            raise
-        channel = CHANNEL.get()
+        if getattr(error, "exit_code", None) == 2 and hasattr(error, "format_message"):
+            if channel is not None:
+                channel.usage_error(error, json_mode)
+            else:
+                show_usage_error(error, json_mode, sys.stdout, sys.stderr)
+            return 2
+        debug = channel.debug if channel is not None else bool(os.environ.get("RAYBANK_DEBUG"))
+        failure = error if isinstance(error, BankError) else internal_error(
+            error, debug, channel.stderr if channel is not None else sys.stderr)
         if channel is not None:
-            channel.usage_error(error, "--json" in args)
+            channel.early_error(failure, json_mode)
         else:
-            show_usage_error(error, "--json" in args, sys.stdout, sys.stderr)
-        code = 2
+            show_error(failure, json_mode, sys.stdout, sys.stderr)
+        return failure.exit_code
     return code if isinstance(code, int) else 0
 
 
@@ -546,10 +620,19 @@ def main() -> None:
 
 def show_usage_error(error: Exception, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
     if json_mode:
-        from raybank.render import to_json
-
         message = error.format_message()  # type: ignore[attr-defined]
-        stdout.write(to_json({"error": {"code": "invalid-input", "message": message}}) + "\n")
-        stdout.flush()
+        show_error(InvalidInput(message, "invalid-input"), json_mode, stdout, stderr)
     else:
         error.show(file=stderr)  # type: ignore[attr-defined]
+
+
+def show_error(error: BankError, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
+    """An error outside any command's renderer: the contract's JSON object, or one line."""
+    if json_mode:
+        from raybank.render import to_json
+
+        stdout.write(to_json({"error": error_object(error)}) + "\n")
+        stdout.flush()
+    else:
+        stderr.write(f"Error: {error.explained()}\n")
+        stderr.flush()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from raybank.errors import BankError
+from raybank.errors import BankError, error_object
 from raybank.identifiers import new_op_id
 
 if TYPE_CHECKING:
@@ -26,43 +26,50 @@ def run_demo(bank: Bank) -> dict[str, Any]:
 
     def step(command: str, view: str, call: Callable[[], dict[str, Any]],
              expect: Callable[[dict[str, Any]], bool] | None = None,
-             refused_with: str | None = None) -> dict[str, Any] | None:
+             refused_with: str | None = None, op_id: str | None = None) -> None:
         record: dict[str, Any] = {"command": command, "view": view}
         try:
             result = call()
             record["result"] = result
             record["ok"] = refused_with is None and (expect is None or expect(result))
         except BankError as error:
-            record["error"] = {"code": error.code, "message": error.message}
+            if op_id is not None:  # as the CLI does: the error names what repeats it
+                error.about(op_id, op_id if view == "transfer" else None)
+            record["error"] = error_object(error)
             record["ok"] = error.code == refused_with
-            result = None
         steps.append(record)
-        return result
+
+    def change(command: str, view: str, call: Callable[[str], dict[str, Any]],
+               expect: Callable[[dict[str, Any]], bool] | None = None,
+               refused_with: str | None = None) -> None:
+        """A step of a mutating command, run with a fresh op id."""
+        op_id = new_op_id()
+        step(command, view, lambda: call(op_id), expect, refused_with, op_id)
 
     def balance_is(amount: str) -> Callable[[dict[str, Any]], bool]:
         return lambda result: result["balance"] == Decimal(amount)
 
     try:
-        step(f"create {ALICE} --balance 100.00 --min-balance 20.00", "account",
-             lambda: bank.create(ALICE, Decimal("100.00"), Decimal("20.00"), new_op_id()),
-             balance_is("100.00"))
-        step(f"create {BOB}", "account",
-             lambda: bank.create(BOB, Decimal("0.00"), Decimal("0.00"), new_op_id()),
-             balance_is("0.00"))
-        step(f"deposit {ALICE} 50.00", "account",
-             lambda: bank.deposit(ALICE, Decimal("50.00"), new_op_id()), balance_is("150.00"))
-        step(f"withdraw {ALICE} 30.00", "account",
-             lambda: bank.withdraw(ALICE, Decimal("30.00"), new_op_id()), balance_is("120.00"))
-        step(f"withdraw {ALICE} 500.00", "account",
-             lambda: bank.withdraw(ALICE, Decimal("500.00"), new_op_id()),
-             refused_with="insufficient-funds")
+        change(f"create {ALICE} --balance 100.00 --min-balance 20.00", "account",
+               lambda op: bank.create(ALICE, Decimal("100.00"), Decimal("20.00"), op),
+               balance_is("100.00"))
+        change(f"create {BOB}", "account",
+               lambda op: bank.create(BOB, Decimal("0.00"), Decimal("0.00"), op),
+               balance_is("0.00"))
+        change(f"deposit {ALICE} 50.00", "account",
+               lambda op: bank.deposit(ALICE, Decimal("50.00"), op), balance_is("150.00"))
+        change(f"withdraw {ALICE} 30.00", "account",
+               lambda op: bank.withdraw(ALICE, Decimal("30.00"), op), balance_is("120.00"))
+        change(f"withdraw {ALICE} 500.00", "account",
+               lambda op: bank.withdraw(ALICE, Decimal("500.00"), op),
+               refused_with="insufficient-funds")
         step(f"kill {ALICE} --restart", "kill", lambda: bank.kill(ALICE, restart=True),
              lambda result: result["recovered"] and result["after"]["balance"] == Decimal("120.00"))
         step(f"balance {ALICE}", "account", lambda: bank.balance(ALICE), balance_is("120.00"))
-        step(f"transfer {ALICE} {BOB} 25.00", "transfer",
-             lambda: bank.transfer(ALICE, BOB, Decimal("25.00"), new_op_id()),
-             lambda result: (result["from"]["balance"], result["to"]["balance"])
-             == (Decimal("95.00"), Decimal("25.00")))
+        change(f"transfer {ALICE} {BOB} 25.00", "transfer",
+               lambda op: bank.transfer(ALICE, BOB, Decimal("25.00"), op),
+               lambda result: (result["from"]["balance"], result["to"]["balance"])
+               == (Decimal("95.00"), Decimal("25.00")))
         step("accounts", "accounts", lambda: {"accounts": bank.accounts()},
              lambda result: len(result["accounts"]) == 2)
     finally:

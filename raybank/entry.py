@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from raybank import wire
 
@@ -25,6 +26,8 @@ GATEWAY_COMMANDS = frozenset({
 })
 # Commands that may have changed something once the request left: never silently rerun.
 _MUTATING = frozenset({"create", "deposit", "withdraw", "kill", "transfer"})
+# ...and those among them that an op id makes safe to repeat.
+_TAKES_OP_ID = frozenset({"create", "deposit", "withdraw", "transfer"})
 _VALUE_OPTIONS = {"--home": "home", "--namespace": "namespace", "--address": "address"}
 _TERMINAL_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",
                  "TTY_COMPATIBLE", "TTY_INTERACTIVE")
@@ -42,8 +45,14 @@ def main() -> None:
         sys.exit(code)
 
 
-def route(argv: list[str]) -> tuple[Path, str] | None:
-    """(home, command) if the gateway may serve these words, else None."""
+class Route(NamedTuple):
+    home: Path
+    command: str
+    at: int  # the command word's index in argv
+
+
+def route(argv: list[str]) -> Route | None:
+    """Where the gateway may serve these words, else None."""
     if os.environ.get("RAYBANK_NO_GATEWAY") or os.environ.get("RAY_ADDRESS"):
         return None
     if "--help" in argv or "-h" in argv:
@@ -68,7 +77,33 @@ def route(argv: list[str]) -> tuple[Path, str] | None:
     if options.get("address") or index == len(argv) or argv[index] not in GATEWAY_COMMANDS:
         return None
     home = options.get("home") or os.environ.get("RAYBANK_HOME") or "~/.raybank"
-    return Path(home).expanduser().absolute(), argv[index]
+    # os.path, not Path.expanduser: an unknown ~user is the local CLI's to report.
+    return Route(Path(os.path.expanduser(home)).absolute(), argv[index], index)
+
+
+def settle_op_id(argv: list[str], routed: Route) -> tuple[list[str], str | None]:
+    """The words to send and the op id they will run with (None if the command takes none).
+
+    Without --op-id the op id is generated here and added to the words, so that a reply
+    lost with the gateway can still name the op id that repeats the command safely.
+    """
+    if routed.command not in _TAKES_OP_ID:
+        return argv, None
+    given = None
+    words = argv[routed.at + 1:]
+    for position, word in enumerate(words):
+        if word == "--":
+            break  # what follows is arguments, not options
+        if word == "--op-id" and position + 1 < len(words):
+            given = words[position + 1]
+        elif word.startswith("--op-id="):
+            given = word.partition("=")[2]
+    if given is not None:
+        return argv, given
+    from raybank.identifiers import new_op_id  # only here: `balance` need not pay for uuid
+
+    op_id = new_op_id()
+    return [*argv[:routed.at + 1], "--op-id", op_id, *words], op_id
 
 
 def terminal() -> dict[str, object]:
@@ -92,15 +127,17 @@ def via_gateway(argv: list[str]) -> int | None:
     routed = route(argv)
     if routed is None:
         return None
-    home, command = routed
+    home, command = routed.home, routed.command
     try:
         sock = wire.connect(wire.socket_path(home), CONNECT_TIMEOUT_S)
     except OSError:
         return None  # no gateway (yet), or a stale socket of a stopped cluster
+    argv, op_id = settle_op_id(argv, routed)
     with sock:
-        request = {"argv": argv, "home": str(home),
+        request = {"argv": argv, "home": str(home), "command": command,
                    "namespace": os.environ.get("RAYBANK_NAMESPACE"),
                    "persistence": os.environ.get("RAYBANK_PERSISTENCE"),
+                   "debug": bool(os.environ.get("RAYBANK_DEBUG")),
                    "terminal": terminal()}
         try:
             wire.send(sock, request)
@@ -112,7 +149,7 @@ def via_gateway(argv: list[str]) -> int | None:
         except OSError as error:
             if command not in _MUTATING:
                 return None
-            return lost_reply(argv, error)
+            return lost_reply(argv, command, op_id, error)
     if reply.get("refused"):
         return None  # not this gateway's to serve (another home): run here
     code = int(reply.get("exit", 4))
@@ -126,15 +163,27 @@ def via_gateway(argv: list[str]) -> int | None:
     return code
 
 
-def lost_reply(argv: list[str], error: OSError) -> int:
-    """The gateway died with a mutating request in hand: it may have run, so say so (exit 4)."""
+def lost_reply(argv: list[str], command: str, op_id: str | None, error: OSError) -> int:
+    """The gateway died with a mutating request in hand: it may have run, so say so (exit 4).
+
+    With an op id the way out is to repeat the command with it; `kill` has none, so the
+    user must look at the account before repeating it.
+    """
     import json
 
-    message = (f"the gateway stopped before answering ({error}); the command may or may not "
-               "have run: repeat it with the same --op-id to be sure")
-    if "--json" in argv:
-        sys.stdout.write(json.dumps({"error": {"code": "gateway-lost", "message": message}})
-                         + "\n")
+    from raybank.errors import InfrastructureError, error_object
+
+    if op_id is None:
+        failure = InfrastructureError(
+            f"the gateway stopped before answering ({error}); the {command} may or may not "
+            "have happened: check the account (raybank accounts) before repeating it",
+            "gateway-lost")
     else:
-        sys.stderr.write(f"Error: {message}\n")
-    return 4
+        failure = InfrastructureError(
+            f"the gateway stopped before answering ({error})", "gateway-lost",
+        ).about(op_id, op_id if command == "transfer" else None)
+    if "--json" in argv:
+        sys.stdout.write(json.dumps({"error": error_object(failure)}) + "\n")
+    else:
+        sys.stderr.write(f"Error: {failure.explained()}\n")
+    return failure.exit_code

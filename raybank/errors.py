@@ -101,6 +101,23 @@ class ClusterUnavailable(InfrastructureError):
     code = "cluster-unavailable"
 
 
+_DETAIL_CHARS = 300  # of an unexpected exception's text, in its one-line message
+
+
+class InternalError(InfrastructureError):
+    """An exception raybank did not expect (a bug): exit 4, since the command may have run."""
+
+    code = "internal-error"
+
+    @classmethod
+    def of(cls, error: BaseException) -> InternalError:
+        """One line for people; the traceback goes to stderr only under RAYBANK_DEBUG."""
+        lines = str(error).strip().splitlines()
+        detail = lines[0][:_DETAIL_CHARS] if lines else "no detail"
+        return cls(f"internal error ({type(error).__name__}: {detail}); "
+                   "set RAYBANK_DEBUG=1 to see its traceback")
+
+
 def error_object(error: BankError) -> dict[str, Any]:
     """The contract's JSON error object: built here and nowhere else."""
     result: dict[str, Any] = {"code": error.code, "message": error.explained()}

@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from typing import Any
 import ray
 
 from raybank import wire
+from raybank.faults import crash_point, fires
 
 NAMESPACE = "raybank-gateway"
+ACCEPT_RETRY_S = 0.1  # after a failed accept (a full descriptor table): do not spin
 # Variables of whoever started the cluster, inherited by its workers: a request brings its own.
 _INHERITED = ("RAYBANK_HOME", "RAYBANK_NAMESPACE", "RAYBANK_PERSISTENCE", "RAY_ADDRESS",
               "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")
@@ -62,18 +65,40 @@ class Gateway:
         return os.getpid()
 
     def _accept(self) -> None:
+        """Accept connections for as long as the actor lives.
+
+        No failure may end this loop: the actor would stay alive with its socket bound and
+        unserved, and every client would wait for its reply timeout. A failed connection is
+        logged (to the worker's log) and closed, and the loop goes on.
+        """
         while True:
-            connection, _ = self._listener.accept()
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                traceback.print_exc(file=sys.stderr)
+                time.sleep(ACCEPT_RETRY_S)
+                continue
+            try:
+                if fires(self.home, "gateway-accept-fails", "next"):  # testing aid
+                    raise RuntimeError("injected by the fault step gateway-accept-fails")
+                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                connection.close()  # the client sees the gateway lost, not silence
 
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             try:
                 wire.check_peer(connection)
                 request = wire.receive(connection)
-                wire.send(connection, self.answer(request))
+                reply = self.answer(request)
+                # Testing aid: die with the command run and its reply not sent (gateway-lost).
+                crash_point(self.home, "gateway-before-reply", str(request.get("command")))
+                wire.send(connection, reply)
             except OSError:
                 pass  # a client that left, or another user's: nothing to tell them
+            except Exception:  # a bug: the client sees the connection close, and no hang
+                traceback.print_exc(file=sys.stderr)
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one command line as the CLI would, capturing its output and exit code."""
@@ -82,29 +107,28 @@ class Gateway:
         if Path(request.get("home", "")) != self.home:
             return {"refused": True}
         stdout, stderr = io.StringIO(), io.StringIO()
-        channel = Channel(stdout, stderr, self._bank_for, console_options(request))
+        channel = Channel(stdout, stderr, self._bank_for, console_options(request),
+                          debug=bool(request.get("debug")))
         defaults = {"home": str(self.home)}
         for option in ("namespace", "persistence"):  # the client's environment, not ours
             if request.get(option):
                 defaults[option] = request[option]
         token = CHANNEL.set(channel)
-        try:
+        try:  # execute reports every error itself, exactly as on the driver path
             code = execute(list(request["argv"]), default_map=defaults)
-        except Exception as error:  # a bug, not a bank error: report it as infrastructure
-            traceback.print_exc(file=sys.stderr)
-            stderr.write(f"Error: the gateway failed: {error}\n")
-            code = 4
         finally:
             CHANNEL.reset(token)
         return {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "exit": code}
 
     def _bank_for(self, settings: Any, namespace: str | None) -> Any:
         from raybank.bank import Bank
+        from raybank.cluster import check_home
         from raybank.errors import ClusterUnavailable
 
         if settings.address is not None or settings.home != self.home:
             raise ClusterUnavailable("the gateway serves only its own home's cluster",
                                      "gateway-mismatch")
+        check_home(self.home)  # as a driver would (Home.ensure): its mode may have changed
         return Bank(self.home, namespace or settings.namespace, settings.persistence)
 
 

@@ -13,15 +13,21 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _OP_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
-def validate_name(name: str, *, what: str = "account name") -> str:
+def validate_name(name: str, *, what: str = "account name", code: str = "invalid-name") -> str:
     """Accept 1-64 characters of A-Z a-z 0-9 _ . -, not starting with '.' or '-'."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid {what} {name!r}: use 1-64 characters of A-Z a-z 0-9 _ . - "
             "not starting with '.' or '-'",
-            "invalid-name",
+            code,
         )
     return name
+
+
+def validate_namespace(namespace: str) -> str:
+    """A namespace follows the account-name rules: it names a Ray namespace and, hex-encoded,
+    a data folder, and is shown to people (never as markup)."""
+    return validate_name(namespace, what="namespace", code="invalid-namespace")
 
 
 def validate_op_id(op_id: str) -> str:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
-from raybank.errors import BankError
+from raybank.errors import BankError, error_object
 from raybank.money import format_money
 
 if TYPE_CHECKING:
@@ -87,11 +87,13 @@ class Renderer:
             yield lambda done, total: bar.update(task, completed=done, total=total)
 
     def error(self, error: BankError) -> None:
+        """The error, with its op id when a mutating command failed (errors.error_object)."""
         if self.json_mode:
-            self.stdout.write(to_json({"error": {"code": error.code,
-                                                 "message": error.message}}) + "\n")
+            self.stdout.write(to_json({"error": error_object(error)}) + "\n")
             self.stdout.flush()
         else:
-            from rich.text import Text
+            from rich.text import Text  # never markup: messages quote the user's own text
 
-            self.error_console.print(Text(f"Error: {error.message}", style="bold red"))
+            # One line, unwrapped (the terminal wraps it): an op id is never cut in two.
+            self.error_console.print(Text(f"Error: {error.explained()}", style="bold red"),
+                                     soft_wrap=True)

@@ -2,6 +2,10 @@
 
 Only human output needs these (and rich): JSON output never imports this module, so a
 script's `--json` command does not pay for rich.
+
+No text is ever read as rich markup: names, namespaces, addresses and messages are the
+user's own, and "[/x]" would be taken for a tag (an error, or a style). Tables take only
+Text cells (PlainTable) and styles are set as styles, not as markup.
 """
 
 from __future__ import annotations
@@ -25,10 +29,18 @@ def _short(node_id: str | None) -> str:
     return node_id[:8] if node_id else "-"
 
 
+class PlainTable(Table):
+    """A table whose string cells are plain text, never markup."""
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        super().add_row(*(Text(cell) if isinstance(cell, str) else cell
+                          for cell in renderables), **options)
+
+
 def _table(*columns: str, title: str | None = None) -> Table:
     # Collapsed padding: the accounts table has eight columns and must fit 80.
-    table = Table(*columns, title=title, box=box.SIMPLE_HEAVY, title_justify="left",
-                  collapse_padding=True)
+    table = PlainTable(*columns, title=None if title is None else Text(title, "table.title"),
+                       box=box.SIMPLE_HEAVY, title_justify="left", collapse_padding=True)
     for column in table.columns:
         if column.header in ("Balance", "Minimum", "Amount", "Held", "Stored", "Live"):
             column.justify = "right"
@@ -52,10 +64,10 @@ def account_view(result: dict[str, Any]) -> list[Any]:
     return [table, *_duplicate_note(result)]
 
 
-def _actor_cells(actor: dict[str, Any]) -> tuple[str, str, str, str]:
+def _actor_cells(actor: dict[str, Any]) -> tuple[Text, str, str, str]:
     state_style = {"ALIVE": "green", "RESTARTING": "yellow", "DEAD": "red"}.get(
         actor["state"], "dim")
-    return (f"[{state_style}]{actor['state']}[/]", str(actor["pid"] or "-"),
+    return (Text(actor["state"], style=state_style), str(actor["pid"] or "-"),
             _short(actor["node_id"]), str(actor["restarts"]))
 
 
@@ -111,7 +123,8 @@ def verify_view(result: dict[str, Any]) -> list[Any]:
 
 def status_view(result: dict[str, Any]) -> list[Any]:
     table = _table("Cluster", "Address", "Namespace", "Accounts")
-    table.add_row("[green]running[/]" if result["running"] else "[red]stopped[/]",
+    table.add_row(Text("running", style="green") if result["running"]
+                  else Text("stopped", style="red"),
                   result["address"] or "-", result["namespace"], str(result["accounts"]))
     return [table]
 
@@ -156,7 +169,8 @@ def simulate_view(result: dict[str, Any]) -> list[Any]:
         table.add_row(label, str(value))
     checks = _table("Invariant", "Held")
     for name, held in result["invariants"].items():
-        checks.add_row(name.replace("_", " "), "[green]yes[/]" if held else "[bold red]NO[/]")
+        checks.add_row(name.replace("_", " "), Text("yes", style="green") if held
+                       else Text("NO", style="bold red"))
     verdict = (Text("All invariants held.", style="green") if result["ok"]
                else Text("An invariant failed!", style="bold red"))
     return [table, checks, verdict]

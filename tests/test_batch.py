@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 from decimal import Decimal
 
@@ -94,3 +95,60 @@ def test_batch_stops_reading_when_its_reader_goes_away(driver_bank, tmp_path):
     assert "Traceback" not in stderr and "stopped reading input" in stderr
     balance = Decimal(driver_bank.json("balance", "p")["balance"])
     assert Decimal("0.01") <= balance < Decimal("100.00")  # some deposits ran, not all
+
+
+def test_a_form_feed_inside_a_comment_runs_no_hidden_command(driver_bank):
+    script = "create a --balance 100\n# pay\fwithdraw a 50.00\nbalance a\n"
+    result = driver_bank("batch", "-", "--json", input=script)
+    assert result.code == 0, result.stdout + result.stderr[-2000:]
+    records = lines_of(result)
+    assert [r["line"] for r in records] == [1, 3]
+    assert records[-1]["result"]["balance"] == "100.00"
+    assert [e["type"] for e in driver_bank.json("history", "a")["events"]] == ["created"]
+
+
+def test_batch_answers_a_line_before_its_input_is_closed(driver_bank):
+    # A script may write one line, wait for its result, and decide what to write next.
+    process = subprocess.Popen(driver_bank.command("batch", "-"), env=driver_bank.env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for line, balance in (("create s --balance 1", "1.00"), ("deposit s 2", "3.00")):
+            process.stdin.write(line + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 120)
+            assert ready, f"no result for {line!r} while the input stayed open"
+            assert json.loads(process.stdout.readline())["result"]["balance"] == balance
+        process.stdin.close()
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            pipe.close()
+        process.wait()
+
+
+def test_each_failing_line_names_its_own_op_id(driver_bank):
+    script = "\n".join([
+        "create o --balance 1",
+        "withdraw o 5 --op-id w-1",         # refused (1), pipelined: the error comes later
+        "withdraw o 5",                     # the same, with a generated op id
+        "deposit nobody 1 --op-id d-1",     # one group error answers both lines on 'nobody'
+        "deposit nobody 2 --op-id d-2",
+        "create p",
+        "transfer o p 5 --op-id t-1",       # refused transfer: its transfer id too
+        "deposit o 1e3 --op-id d-3",        # invalid input
+    ]) + "\n"
+    records = {r["line"]: r for r in lines_of(driver_bank("batch", "-", "--json",
+                                                          input=script))}
+    errors = {line: r["error"] for line, r in records.items() if "error" in r}
+    assert {line: (e["code"], e.get("op_id"), e.get("transfer_id"), e["may_have_applied"])
+            for line, e in errors.items() if line != 3} == {
+        2: ("insufficient-funds", "w-1", None, False),
+        4: ("account-not-found", "d-1", None, False),
+        5: ("account-not-found", "d-2", None, False),
+        7: ("insufficient-funds", "t-1", "t-1", False),
+        8: ("invalid-amount", "d-3", None, False)}
+    assert errors[3]["code"] == "insufficient-funds" and len(errors[3]["op_id"]) == 36
+    assert "(op id w-1)" in errors[2]["message"]

@@ -54,9 +54,10 @@ def test_both_paths_print_the_same_bytes_for_the_same_commands(gateway_bank):
                      extra_env={"RAYBANK_NO_GATEWAY": "1"})
     for args in (("balance", "dee", "--json"), ("history", "dee", "--json"),
                  ("status", "--json"), ("verify", "--json"), ("balance", "nope", "--json"),
-                 ("deposit", "dee", "0", "--json"), ("withdraw", "dee", "--json"),
+                 ("deposit", "dee", "0", "--op-id", "dep-0", "--json"),
+                 ("withdraw", "dee", "--json"),
                  ("deposit", "dee", "4", "--op-id", "dep-dee", "--json"),
-                 ("balance", "dee"), ("withdraw", "dee", "100")):
+                 ("balance", "dee"), ("withdraw", "dee", "100", "--op-id", "w-100")):
         through_gateway, as_driver = gateway_bank(*args), driver(*args)
         assert (through_gateway.code, through_gateway.stdout) == (
             as_driver.code, as_driver.stdout), args

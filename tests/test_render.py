@@ -8,7 +8,7 @@ import subprocess
 import sys
 from decimal import Decimal as D
 
-from raybank.errors import RuleViolation
+from raybank.errors import InfrastructureError, RuleViolation
 from raybank.render import Renderer
 
 ACTOR = {"state": "ALIVE", "pid": 4242, "node_id": "c6bd7da6ffff", "restarts": 1}
@@ -90,3 +90,40 @@ def test_json_output_does_not_import_rich():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_user_text_is_never_read_as_markup():
+    # An address is the user's own text (--address); rich would take "[/x]" for a tag.
+    text, _ = render("status", {"running": True, "address": "[/x]:[bold]1", "namespace": "n",
+                                "accounts": 0})
+    assert "[/x]:[bold]1" in text
+    event = {"seq": 1, "at": "2026-11-22T00:00:00+00:00", "type": "deposit",
+             "amount": "1.00", "balance": "1.00", "op_id": "[red]op"}
+    text, _ = render("history", {"name": "[b]a", "events": [event]})
+    assert "[red]op" in text and "[b]a" in text
+    text, _ = render("transfer", {"transfer_id": "[/t]", "amount": D("1"),
+                                  "from": {"name": "a", "balance": D(0), "min_balance": D(0)},
+                                  "to": {"name": "b", "balance": D(1), "min_balance": D(0)}})
+    assert "[/t]" in text
+    out, err = io.StringIO(), io.StringIO()
+    Renderer(False, out, err).error(RuleViolation("refused '[/x]'", "insufficient-funds"))
+    assert "refused '[/x]'" in err.getvalue()
+
+
+def test_errors_of_mutating_commands_name_their_op_id_in_both_modes():
+    error = InfrastructureError("actor 'bob' did not answer", "timeout").about("op-7")
+    out, err = io.StringIO(), io.StringIO()
+    Renderer(True, out, err).error(error)
+    assert json.loads(out.getvalue()) == {"error": {
+        "code": "timeout", "op_id": "op-7", "may_have_applied": True,
+        "message": "actor 'bob' did not answer (op id op-7: it may have been applied; "
+                   "repeat with --op-id op-7 to apply it exactly once)"}}
+    out, err = io.StringIO(), io.StringIO()
+    Renderer(False, out, err).error(error)
+    assert out.getvalue() == "" and "repeat with --op-id op-7" in err.getvalue()
+    refused = RuleViolation("no", "insufficient-funds").about("t-1", transfer_id="t-1")
+    out = io.StringIO()
+    Renderer(True, out, io.StringIO()).error(refused)
+    assert json.loads(out.getvalue())["error"] == {
+        "code": "insufficient-funds", "message": "no (op id t-1)", "op_id": "t-1",
+        "transfer_id": "t-1", "may_have_applied": False}

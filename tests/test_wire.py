@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -20,10 +21,40 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_route_sends_bank_commands_to_the_home_gateway(clean_env: Path) -> None:
-    assert entry.route(["balance", "alice", "--json"]) == (clean_env, "balance")
+    assert entry.route(["balance", "alice", "--json"]) == (clean_env, "balance", 0)
     assert entry.route(["--home", "/x/h", "--namespace", "n", "deposit", "a", "1"]) == (
-        Path("/x/h"), "deposit")
-    assert entry.route(["--home=/x/h", "status"]) == (Path("/x/h"), "status")
+        Path("/x/h"), "deposit", 4)
+    assert entry.route(["--home=/x/h", "status"]) == (Path("/x/h"), "status", 1)
+
+
+def test_the_thin_client_sends_an_op_id_with_every_command_that_takes_one(
+        clean_env: Path) -> None:
+    argv = ["--namespace", "n", "deposit", "a", "--", "1.00"]
+    sent, op_id = entry.settle_op_id(argv, entry.route(argv))
+    assert op_id and sent == ["--namespace", "n", "deposit", "--op-id", op_id, "a", "--",
+                              "1.00"]
+    for given in (["--op-id", "mine"], ["--op-id=mine"]):
+        argv = ["transfer", "a", "b", "1", *given, "--json"]
+        assert entry.settle_op_id(argv, entry.route(argv)) == (argv, "mine")
+    for argv in (["kill", "a"], ["balance", "a"]):
+        assert entry.settle_op_id(argv, entry.route(argv)) == (argv, None)
+
+
+def test_a_lost_gateway_names_the_op_id_that_repeats_the_command_safely(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    lost = OSError("connection closed mid-message")
+    argv = ["deposit", "--op-id", "d-1", "a", "1", "--json"]
+    assert entry.lost_reply(argv, "deposit", "d-1", lost) == 4
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["code"], error["op_id"], error["may_have_applied"]) == (
+        "gateway-lost", "d-1", True)
+    assert "repeat with --op-id d-1" in error["message"]
+    assert entry.lost_reply(["transfer", "a", "b", "1"], "transfer", "t-1", lost) == 4
+    assert "repeat with --op-id t-1" in capsys.readouterr().err
+    assert entry.lost_reply(["kill", "a", "--json"], "kill", None, lost) == 4
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "gateway-lost" and "op_id" not in error
+    assert "op id" not in error["message"] and "--op-id" not in error["message"]
 
 
 @pytest.mark.parametrize("argv", [
