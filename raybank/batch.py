@@ -54,7 +54,7 @@ def open_input(file: str) -> BinaryIO:
     if file == "-":
         return sys.stdin.buffer
     try:
-        return open(file, "rb")  # noqa: SIM115 - read_lines closes it
+        return open(file, "rb")  # read_lines closes it
     except OSError as error:
         raise InvalidInput(f"cannot read batch input {file!r}: {error.strerror}",
                            "unreadable-input") from error
