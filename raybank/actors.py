@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import ray
 
 from raybank import account as domain
+from raybank import audit
 from raybank.account import Account, AppliedOp, Event
 from raybank.errors import AccountNotFound, BankError, InfrastructureError
 from raybank.faults import crash_point, fires
@@ -180,6 +181,11 @@ class AccountActor:
         account = self._current()
         account.check_opened()
         return account.summary()
+
+    @counted
+    def fingerprint(self) -> dict[str, Any]:
+        """The whole live state in a small comparable form, for `verify` (raybank/audit.py)."""
+        return audit.fingerprint(self._current())
 
     def process(self) -> dict[str, Any]:
         """Where this incarnation runs, and what it has been asked since it started."""
