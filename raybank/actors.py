@@ -87,9 +87,11 @@ class AccountActor:
         if earlier is not None:
             return account.answer_for(earlier)
         event = decide(account)
-        account.apply(event)
-        crash_point(self._home, "before-append", self._name)
+        # From here until the event is durable, any failure (the append, or even the fault
+        # check) must leave nothing in memory: a retry would take it for done.
         try:
+            account.apply(event)
+            crash_point(self._home, "before-append", self._name)
             if event.seq == 1 or not fires(self._home, "drop-append", self._name):
                 # (dropping it is a test-only defect); in a group, one sync serves them all
                 self._store.append(account, event, sync=not self._group_commit)
