@@ -108,10 +108,16 @@ class AccountActor:
              kind: str | None = None) -> dict[str, Any]:
         if kind is not None and not self._current().opened:
             self._store = self._reach(self._storage.stores[kind])
-        return self._execute(
-            op_id, domain.request(domain.CREATED, balance, min_balance=min_balance),
-            lambda a: a.decide_open(op_id, balance, min_balance),
-        )
+        try:
+            return self._execute(
+                op_id, domain.request(domain.CREATED, balance, min_balance=min_balance),
+                lambda a: a.decide_open(op_id, balance, min_balance),
+            )
+        finally:
+            if self._account is None:
+                # Not opened (refused, or not durable): the format is the one on disk, if
+                # any, so a refused `create --storage` leaves the next create on the default.
+                self._store = self._reach(self._storage.store_for(self._name))
 
     @counted
     def deposit(self, op_id: str, amount: Decimal) -> dict[str, Any]:

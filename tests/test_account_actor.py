@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from raybank.actors import AccountActor
+from raybank.errors import RuleViolation
 from raybank.storage import Storage
 from raybank.storage.files import private_dir
 
@@ -42,3 +43,19 @@ def test_a_change_that_failed_before_reaching_disk_is_applied_by_its_retry(home,
     assert retried == {"name": "alice", "balance": D("15.00"), "min_balance": D("0.00")}
     assert stored_op_ids(home) == ["open", "d1"]
     assert actor.summary()["balance"] == D("15.00")
+
+
+def test_a_refused_create_with_another_storage_does_not_choose_it(home, actor):
+    with pytest.raises(RuleViolation):
+        actor.open("o1", D("1.00"), D("2.00"), "snapshot")
+    actor.open("o2", D("0.00"), D("0.00"))
+    folder = Storage(home, NAMESPACE).stores["journal"].folder("alice")
+    assert sorted(path.name for path in folder.iterdir()) == ["journal.log"]
+
+
+def test_a_create_with_another_storage_uses_it(home, actor):
+    actor.open("o1", D("1.00"), D("0.00"), "snapshot")
+    actor.deposit("d1", D("1.00"))
+    folder = Storage(home, NAMESPACE).stores["snapshot"].folder("alice")
+    assert sorted(path.name for path in folder.iterdir()) == ["state.pickle"]
+    assert stored_op_ids(home) == ["o1", "d1"]
