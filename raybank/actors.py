@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import ray
 
 from raybank import account as domain
+from raybank import audit
 from raybank.account import Account, AppliedOp, Event
 from raybank.errors import AccountNotFound, BankError, InfrastructureError
 from raybank.faults import crash_point, fires
@@ -86,9 +87,11 @@ class AccountActor:
         if earlier is not None:
             return account.answer_for(earlier)
         event = decide(account)
-        account.apply(event)
-        crash_point(self._home, "before-append", self._name)
+        # From here until the event is durable, any failure (the append, or even the fault
+        # check) must leave nothing in memory: a retry would take it for done.
         try:
+            account.apply(event)
+            crash_point(self._home, "before-append", self._name)
             if event.seq == 1 or not fires(self._home, "drop-append", self._name):
                 # (dropping it is a test-only defect); in a group, one sync serves them all
                 self._store.append(account, event, sync=not self._group_commit)
@@ -105,10 +108,16 @@ class AccountActor:
              kind: str | None = None) -> dict[str, Any]:
         if kind is not None and not self._current().opened:
             self._store = self._reach(self._storage.stores[kind])
-        return self._execute(
-            op_id, domain.request(domain.CREATED, balance, min_balance=min_balance),
-            lambda a: a.decide_open(op_id, balance, min_balance),
-        )
+        try:
+            return self._execute(
+                op_id, domain.request(domain.CREATED, balance, min_balance=min_balance),
+                lambda a: a.decide_open(op_id, balance, min_balance),
+            )
+        finally:
+            if self._account is None:
+                # Not opened (refused, or not durable): the format is the one on disk, if
+                # any, so a refused `create --storage` leaves the next create on the default.
+                self._store = self._reach(self._storage.store_for(self._name))
 
     @counted
     def deposit(self, op_id: str, amount: Decimal) -> dict[str, Any]:
@@ -180,6 +189,11 @@ class AccountActor:
         account = self._current()
         account.check_opened()
         return account.summary()
+
+    @counted
+    def fingerprint(self) -> dict[str, Any]:
+        """The whole live state in a small comparable form, for `verify` (raybank/audit.py)."""
+        return audit.fingerprint(self._current())
 
     def process(self) -> dict[str, Any]:
         """Where this incarnation runs, and what it has been asked since it started."""

@@ -261,23 +261,33 @@ class Bank:
                                   "restart-timeout")
 
     def verify(self, name: str | None = None) -> dict[str, Any]:
-        """Rebuild each account from storage alone and compare it with its live actor."""
+        """Replay each account's whole history from storage alone and compare that state
+        (balance, minimum, holds, op ids, seq) with what recovery loads (the newest snapshot
+        and what follows it) and with the live actor's, if it has one.
+
+        A mismatch names the account, the replayed balance ("stored"), the other side's
+        ("live": the loaded state's for a "snapshot" mismatch, else the actor's) and what
+        differs ("what").
+        """
+        from raybank import audit
+
         names = [name] if name is not None else self.storage.names()
         if name is not None and not self.storage.exists(name):
             raise AccountNotFound(f"no account named {name!r}")
         mismatches = []
         fresh = Storage(self.home, self.namespace)  # nothing cached from earlier commands
         for each in names:
-            store = fresh.store_for(each)
-            stored = store.load(each)
-            store.events(each)  # the whole journal must read back, not only its tail
-            handle = self.live_actor(each)
-            if handle is None:
+            check = audit.read_back(fresh.store_for(each), each)
+            if check.differences:
+                mismatches.append({"name": each, "stored": check.replayed.balance,
+                                   "live": check.loaded.balance, "what": "snapshot"})
+            if self.live_actor(each) is None:
                 continue
-            live = self.call(each, "summary")
-            if (live["balance"], live["min_balance"]) != (stored.balance, stored.min_balance):
-                mismatches.append({"name": each, "stored": stored.balance,
-                                   "live": live["balance"]})
+            live = self.call(each, "fingerprint")
+            differing = audit.differences(check.truth, live)
+            if differing:
+                mismatches.append({"name": each, "stored": check.replayed.balance,
+                                   "live": live["balance"], "what": ", ".join(differing)})
         return {"ok": not mismatches, "checked": len(names), "mismatches": mismatches}
 
     def _retire(self, name: str) -> None:

@@ -2,9 +2,11 @@
 
 A fault is armed by creating the empty file ``<home>/faults/<step>--<subject>``; the process
 that reaches that step for that subject removes the file (so it fires once) and exits at
-once, exactly as a crash would. Nothing in normal use creates that folder. Files rather than
-environment variables, because actor processes inherit the cluster's environment, not the
-caller's. The cost when nothing is armed is one failed ``unlink`` per step.
+once, exactly as a crash would. The steps: ``before-append`` and ``after-append`` in an
+account actor, ``pool-after-append`` in a persistence actor (subject: the account; after its
+event is durable, before the reply). Nothing in normal use creates that folder. Files rather
+than environment variables, because actor processes inherit the cluster's environment, not
+the caller's. The cost when nothing is armed is one failed ``unlink`` per step.
 
 Besides crashes there is one deliberate defect, ``drop-append``: an open account acknowledges
 its next change without writing it. It exists so that tests can prove the simulator's checks

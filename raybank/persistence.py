@@ -2,7 +2,7 @@
 
 For storage that should not be opened once per account (a database connection, a remote
 store), account actors can hand their writes to a few persistence actors that hold storage
-open. Two things differ from the book's version, on purpose:
+open. Three things differ from the book's version, on purpose:
 
 * Routing is by a stable hash of the account name, not round-robin: every write of one
   account goes to the same persistence actor, so each journal keeps exactly one writer and
@@ -10,9 +10,13 @@ open. Two things differ from the book's version, on purpose:
   two processes append to one journal.)
 * The account waits for the write: ``append`` returns only once the event is on disk, so
   nothing is acknowledged that a crash could lose. The book's fire-and-forget save could.
+* An append is idempotent. A persistence actor that dies after an event is durable and before
+  it replies gets the same append again from Ray's retry; it keeps its own copy of each
+  account it writes (loaded from storage after a restart, events folded in), recognises the
+  event by its seq and op id, and answers it as done instead of writing it twice.
 
-Persistence actors are named, detached and restarted like accounts; a write in flight when
-one dies is retried by Ray, and the op id in the event makes the retry harmless.
+That copy is also what a snapshot is made from, so an append ships only its event: the
+account's state, which holds every op id ever applied, never crosses Ray.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from pathlib import Path
 import ray
 from ray.exceptions import RayTaskError
 
-from raybank.account import Account, Event
-from raybank.errors import unwrap_remote
+from raybank.account import Account, Event, applied_op_of
+from raybank.errors import AccountNotFound, RuleViolation, StorageError, unwrap_remote
+from raybank.faults import crash_point
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
 
@@ -36,22 +41,71 @@ class PersistenceActor:
     """Holds the namespace's storage open and writes for the accounts routed to it."""
 
     def __init__(self, home: str, namespace: str) -> None:
-        self._storage = Storage(Path(home), namespace)
+        self._home = Path(home)
+        self._storage = Storage(self._home, namespace)
+        # This actor's own state of each account it writes, keyed by (kind, name): the
+        # account as its storage holds it, including appends not yet synced.
+        self._accounts: dict[tuple[str, str], Account] = {}
 
     def load(self, kind: str, name: str, repair: bool) -> Account:
-        return self._storage.stores[kind].load(name, repair=repair)
+        account = self._storage.stores[kind].load(name, repair=repair)
+        if repair:  # the account's writer starts over from storage: so does this copy
+            # Shared, not copied: Ray sends the caller a serialized copy of the result.
+            self._accounts[(kind, name)] = account
+        return account
 
-    def append(self, kind: str, account: Account, event: Event, sync: bool) -> None:
-        self._storage.stores[kind].append(account, event, sync=sync)
+    def append(self, kind: str, name: str, event: Event, sync: bool) -> None:
+        store = self._storage.stores[kind]
+        if event.seq == 1 and not store.exists(name):
+            self._forget(kind, name)  # a new account, perhaps one deleted and made again
+        account = self._account(kind, name)
+        if event.seq <= account.seq:
+            if account.applied.get(event.op_id) == applied_op_of(event):
+                return  # already durable: Ray retried an append whose reply was lost
+            if event.seq == 1:
+                raise RuleViolation(f"account {name!r} already exists", "account-exists")
+            raise StorageError(f"event {event.seq} of {name!r} (op id {event.op_id!r}) "
+                               f"conflicts with the stored history, which is at event "
+                               f"{account.seq}", "storage-conflict")
+        if event.seq != account.seq + 1:
+            raise StorageError(f"event {event.seq} of {name!r} does not follow the stored "
+                               f"event {account.seq}", "storage-conflict")
+        try:
+            account.apply(event)
+            store.append(account, event, sync=sync)
+        except BaseException:
+            self._forget(kind, name)
+            raise
+        crash_point(self._home, "pool-after-append", name)
+
+    def _account(self, kind: str, name: str) -> Account:
+        """This actor's state of the account, read from storage on first use."""
+        account = self._accounts.get((kind, name))
+        if account is None:
+            try:
+                account = self._storage.stores[kind].load(name, repair=True)
+            except AccountNotFound:
+                account = Account(name=name)
+            self._accounts[(kind, name)] = account
+        return account
+
+    def _forget(self, kind: str, name: str) -> None:
+        """Drop what is held for the account; the next use reads storage again."""
+        self._accounts.pop((kind, name), None)
+        self._storage.stores[kind].close(name)
 
     def sync(self, kind: str, name: str) -> None:
-        self._storage.stores[kind].sync(name)
+        try:
+            self._storage.stores[kind].sync(name)
+        except BaseException:
+            self._forget(kind, name)
+            raise
 
     def events(self, kind: str, name: str) -> list[Event]:
         return self._storage.stores[kind].events(name)
 
     def close(self, kind: str, name: str) -> None:
-        self._storage.stores[kind].close(name)
+        self._forget(kind, name)
 
 
 RemotePersistenceActor = ray.remote(PersistenceActor)
@@ -88,7 +142,8 @@ class PooledStore(AccountStore):
         return self._call(name, "load", name, repair)  # type: ignore[return-value]
 
     def append(self, account: Account, event: Event, *, sync: bool = True) -> None:
-        self._call(account.name, "append", account, event, sync)
+        # Only the event travels: the persistence actor folds it into its own copy.
+        self._call(account.name, "append", account.name, event, sync)
 
     def sync(self, name: str) -> None:
         self._call(name, "sync", name)

@@ -115,9 +115,9 @@ def transfer_view(result: dict[str, Any]) -> list[Any]:
 def verify_view(result: dict[str, Any]) -> list[Any]:
     if result["ok"]:
         return [Text(f"All {result['checked']} accounts match their storage.", style="green")]
-    table = _table("Account", "Stored", "Live", title="mismatches")
+    table = _table("Account", "Stored", "Live", "What differs", title="mismatches")
     for row in result["mismatches"]:
-        table.add_row(row["name"], _money(row["stored"]), _money(row["live"]))
+        table.add_row(row["name"], _money(row["stored"]), _money(row["live"]), row["what"])
     return [table]
 
 

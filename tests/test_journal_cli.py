@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from raybank.account import Account
+from raybank.account import Account, to_snapshot
 from raybank.faults import arm
 from raybank.storage import Storage
 from raybank.storage.framing import frame
@@ -94,10 +94,28 @@ def test_verify_rebuilds_from_storage_and_reports_mismatches(raybank):
     with open(store.folder("hal") / "journal.log", "ab") as journal:
         journal.write(frame(event.to_record()))
     result = raybank.json("verify", expect=1)
-    assert result == {"ok": False, "checked": 2,
-                      "mismatches": [{"name": "hal", "stored": "15.00", "live": "10.00"}]}
+    assert result == {"ok": False, "checked": 2, "mismatches": [
+        {"name": "hal", "stored": "15.00", "live": "10.00", "what": "balance, op ids, seq"}]}
     assert raybank.json("verify", "ida")["ok"] is True
     assert isinstance(account, Account)
+
+
+def test_verify_finds_a_snapshot_whose_content_disagrees_with_the_journal(raybank):
+    raybank.json("create", "kim", "--balance", "10.00")
+    raybank.json("deposit", "kim", "5.00")
+    raybank.json("kill", "kim")  # no live actor to compare with: only storage can tell
+    # A snapshot with a good checksum, at the right offset, holding a wrong balance.
+    store = Storage(raybank.home, raybank.namespace).store_for("kim")
+    forged = store.load("kim")
+    forged.balance = Decimal("99.00")
+    folder = store.folder("kim")
+    offset = len((folder / "journal.log").read_bytes().rstrip(b"\0"))
+    (folder / f"snapshot-{forged.seq:020d}.json").write_bytes(
+        frame({"format": 1, "offset": offset, "account": to_snapshot(forged)}))
+    assert raybank.json("verify", expect=1) == {"ok": False, "checked": 1, "mismatches": [
+        {"name": "kim", "stored": "15.00", "live": "99.00", "what": "snapshot"}]}
+    human = raybank("verify", "kim")
+    assert human.code == 1 and "snapshot" in human.stdout, human
 
 
 def test_corrupt_state_is_exit_4_naming_the_file_and_never_reset(raybank):
