@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
-from raybank.errors import BankError
+from raybank.errors import BankError, error_object
 from raybank.money import format_money
 
 if TYPE_CHECKING:
@@ -88,10 +88,9 @@ class Renderer:
 
     def error(self, error: BankError) -> None:
         if self.json_mode:
-            self.stdout.write(to_json({"error": {"code": error.code,
-                                                 "message": error.message}}) + "\n")
+            self.stdout.write(to_json({"error": error_object(error)}) + "\n")
             self.stdout.flush()
         else:
             from rich.text import Text
 
-            self.error_console.print(Text(f"Error: {error.message}", style="bold red"))
+            self.error_console.print(Text(f"Error: {error.explained()}", style="bold red"))
