@@ -236,7 +236,7 @@ def idle_actor_cost(home: Path, namespace: str, seconds: float = 10.0) -> dict[s
     from raybank.bank import Bank
     from raybank.simulation import resident_mb
 
-    pids = [row["actor"]["pid"] for row in Bank(home, namespace).accounts()
+    pids = [row["actor"]["pid"] for row in Bank(home, namespace).accounts()["accounts"]
             if row["actor"]["pid"]]
 
     def cpu_ticks(pid: int) -> int:

@@ -25,6 +25,7 @@ from raybank.errors import AccountNotFound, BankError, InfrastructureError
 from raybank.faults import crash_point, fires
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
+from raybank.transfer import applied_legs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,6 +195,16 @@ class AccountActor:
     def fingerprint(self) -> dict[str, Any]:
         """The whole live state in a small comparable form, for `verify` (raybank/audit.py)."""
         return audit.fingerprint(self._current())
+
+    @counted
+    def listing(self, transfer_ids: list[str]) -> dict[str, Any]:
+        """What `raybank accounts` shows of this account -- the summary, this process, and
+        which of these transfers' money legs (``in``, ``out``) it has applied -- in one
+        atomic read, so that the listing's total counts each transfer once."""
+        account = self._current()
+        account.check_opened()
+        return {"summary": account.summary(), "process": self.process(),
+                "legs": applied_legs(account.applied, transfer_ids)}
 
     def process(self) -> dict[str, Any]:
         """Where this incarnation runs, and what it has been asked since it started."""

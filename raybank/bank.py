@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayTaskError
+from ray.exceptions import (ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError,
+                            RayTaskError)
 
 from raybank.actors import RemoteAccountActor
 from raybank.coordinator import COORDINATOR_NAME, MAX_CONCURRENCY, RemoteTransferCoordinator
@@ -31,11 +32,14 @@ from raybank.errors import (
 )
 from raybank.identifiers import new_op_id
 from raybank.storage import Storage
-from raybank.transfer import ENDED, Fault
+from raybank.storage.transfers import TransferLog
+from raybank.transfer import ENDED, Fault, InFlight, applied_legs, consistent_total
 
 RESTART_WAIT_S = 60.0
 RELEASE_WAIT_S = 30.0
 CALL_TIMEOUT_S = 120.0
+PAUSE_LEASE_S = 10.0  # how long a read may pause transfer legs (doubled on each redo)
+CUT_ATTEMPTS = 3
 INACTIVE = {"state": "INACTIVE", "pid": None, "node_id": None, "restarts": 0}
 # Ray's actor states, folded into the contract's: a pending actor is on its way up.
 _STATES = {"ALIVE": "ALIVE", "RESTARTING": "RESTARTING", "DEAD": "DEAD",
@@ -146,27 +150,31 @@ class Bank:
                     ) -> list[dict[str, Any]]:
         """Open several accounts at once: their actors start in parallel, not one by one."""
         self.storage.choose_persistence(self.persistence)
-        refs = [self.actor(name, creating=True).open.remote(op_id, balance, minimum, None)
-                for name, balance, minimum, op_id in accounts]
-        try:
-            return ray.get(refs, timeout=CALL_TIMEOUT_S)
-        except RayTaskError as error:
-            raise unwrap_remote(error) from None
+        calls = [self.submit(name, "open", op_id, balance, minimum, None, creating=True)
+                 for name, balance, minimum, op_id in accounts]
+        return [call.result() for call in calls]
 
     def transfer(self, source: str, target: str, amount: Decimal, op_id: str, *,
                  fault: Fault | None = None) -> dict[str, Any]:
         """Move money atomically, exactly once per ``op_id`` (the transfer id).
 
-        Refusals change nothing. ``fault`` is fault injection for tests (docs/transfers.md).
+        Refusals change nothing. Any error names the transfer id; on exit 4 the transfer may
+        be under way, and the coordinator finishes it by itself: repeating the command with
+        the same op id answers its outcome. ``fault`` is fault injection for tests
+        (docs/transfers.md).
         """
-        if source == target:
-            raise InvalidInput(f"cannot transfer from {source!r} to itself", "same-account")
-        for name in (source, target):
-            if not self.storage.exists(name):
-                raise AccountNotFound(f"no account named {name!r}")
-        request = new_op_id()  # tells Ray's retry of this call from a repeated command
-        return self._call_named(COORDINATOR_NAME, self._coordinator, "transfer",
-                                op_id, source, target, amount, request, fault)
+        try:
+            if source == target:
+                raise InvalidInput(f"cannot transfer from {source!r} to itself",
+                                   "same-account")
+            for name in (source, target):
+                if not self.storage.exists(name):
+                    raise AccountNotFound(f"no account named {name!r}")
+            request = new_op_id()  # tells Ray's retry of this call from a repeated command
+            return self._call_named(COORDINATOR_NAME, self._coordinator, "transfer",
+                                    op_id, source, target, amount, request, fault)
+        except BankError as error:
+            raise error.about(op_id, transfer_id=op_id) from None
 
     def _coordinator(self) -> ray.actor.ActorHandle:
         """The namespace's transfer coordinator, started if it is not running (race-safe)."""
@@ -200,29 +208,71 @@ class Bank:
         """The account as storage alone knows it (no actor involved)."""
         return self.storage.store_for(name).load(name).summary()
 
-    def accounts(self) -> list[dict[str, Any]]:
-        """Every account with its actor, asking the live ones all at once."""
+    def accounts(self) -> dict[str, Any]:
+        """Every account with its actor, and the bank's total at one consistent cut.
+
+        The total never counts a transfer's money twice or not at all (docs/transfers.md,
+        "A consistent total"): while the reads run, the coordinator lets no transfer leg
+        run, and each account is read together with the legs it has applied.
+        """
+        try:
+            return self._accounts()
+        except RayError as error:
+            raise InfrastructureError(f"cannot read the accounts: {error}",
+                                      "ray-error") from None
+
+    def _accounts(self) -> dict[str, Any]:
+        log = TransferLog(self.home, self.namespace).path
+        if not log.exists():
+            rows, legs = self._read_accounts([])
+            # The log exists before any leg runs: still none, so no leg ran during the reads.
+            if not log.exists():
+                return with_total(rows, [], legs)
+        for attempt in range(CUT_ATTEMPTS):
+            token, in_flight = self._call_named(COORDINATOR_NAME, self._coordinator, "pause",
+                                                PAUSE_LEASE_S * 2 ** attempt)
+            try:
+                rows, legs = self._read_accounts(in_flight)
+            finally:
+                held = self._resume(token)
+            if held:
+                return with_total(rows, in_flight, legs)
+        raise InfrastructureError("the accounts could not all be read within a pause of the "
+                                  "transfers; try again", "cut-timeout")
+
+    def _resume(self, token: str) -> bool:
+        """Let transfer legs run again; False if the pause may have ended before now."""
+        try:
+            return self._call_named(COORDINATOR_NAME, self._coordinator, "resume", token)
+        except BankError:
+            return False  # its lease ends it anyway; the read is redone or reported
+
+    def _read_accounts(self, in_flight: list[InFlight]
+                       ) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[str]]]]:
+        """Each account once, with which of its unended transfers' money legs it has
+        applied: live actors all at once (one call each), the others from storage."""
         live = {entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
                 if entry["namespace"] == self.namespace}
         names = self.storage.names()
-        pending = {}
+        involved: dict[str, list[str]] = {}
+        for transfer in in_flight:
+            for name in (transfer.source, transfer.target):
+                involved.setdefault(name, []).append(transfer.transfer_id)
+        calls = {name: self.submit(name, "listing", involved.get(name, []))
+                 for name in names if name in live}
+        rows, legs = [], {}
         for name in names:
-            handle = self.live_actor(name) if name in live else None
-            if handle is not None:
-                pending[name] = (handle, handle.summary.remote(), handle.process.remote())
-        rows = []
-        for name in names:
-            if name not in pending:
-                rows.append({**self.stored(name), "actor": dict(INACTIVE)})
+            call = calls.get(name)
+            if call is None:
+                account = self.storage.store_for(name).load(name)
+                rows.append({**account.summary(), "actor": dict(INACTIVE)})
+                legs[name] = applied_legs(account.applied, involved.get(name, []))
                 continue
-            handle, summary_ref, process_ref = pending[name]
-            try:
-                summary, process = ray.get([summary_ref, process_ref], timeout=CALL_TIMEOUT_S)
-            except RayTaskError as error:
-                raise unwrap_remote(error) from None
-            info = describe(handle)
-            rows.append({**summary, "actor": info, "calls": process["calls"]})
-        return rows
+            answer = call.result()
+            rows.append({**answer["summary"], "actor": describe(call.handle),
+                         "calls": answer["process"]["calls"]})
+            legs[name] = answer["legs"]
+        return rows, legs
 
     def history(self, name: str, limit: int | None = None) -> dict[str, Any]:
         events = self.storage.store_for(name).events(name)
@@ -410,6 +460,13 @@ class GroupItem:
         if isinstance(answer, BaseException):
             raise answer
         return answer
+
+
+def with_total(rows: list[dict[str, Any]], in_flight: list[InFlight],
+               legs: dict[str, dict[str, list[str]]]) -> dict[str, Any]:
+    """The `accounts` result: the rows, and their total with each transfer counted once."""
+    balances = {row["name"]: row["balance"] for row in rows}
+    return {"accounts": rows, "total": consistent_total(balances, in_flight, legs)}
 
 
 def describe(handle: ray.actor.ActorHandle) -> dict[str, Any]:

@@ -417,12 +417,12 @@ def balance(ctx: typer.Context, name: str, json_: JsonOption = False) -> None:
 
 @app.command()
 def accounts(ctx: typer.Context, json_: JsonOption = False) -> None:
-    """List every account with its actor: state, pid, node, restarts and calls.
+    """List every account with its actor (state, pid, node, restarts, calls) and the total.
 
     Example: raybank accounts
     """
     def action(inv: Invocation) -> None:
-        inv.finish("accounts", {"accounts": inv.bank().accounts()})
+        inv.finish("accounts", inv.bank().accounts())
 
     run(ctx, json_, action)
 

@@ -6,16 +6,16 @@ destination, settle the source -- or release the hold if the transfer is called 
 never call back, so there is no cycle to deadlock on; the coordinator runs calls in threads
 so transfers proceed side by side, with one lock per transfer id.
 
-Ray reruns ``__init__`` after a crash and retries the call that was in flight; ``__init__``
-reloads the log and finishes every transfer that had not ended, by itself.
+Every transfer that has not ended is driven to its end by the live coordinator: a transfer
+that meets an infrastructure error (storage, an actor away) is handed to the background
+re-drive loop, which retries it until it ends, and so are all unended transfers found in the
+log when Ray reruns ``__init__`` after a crash. A reader of the accounts can pause the legs
+for a moment (``pause``/``resume``) to read every account at one consistent cut.
 """
-
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -23,19 +23,24 @@ from typing import Any
 
 import ray
 
-from raybank.errors import AccountNotFound, BankError, InfrastructureError, RuleViolation
+from raybank.coordination import LegGate, Redrive
+from raybank.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
+from raybank.faults import armed
 from raybank.storage.transfers import TransferLog
 from raybank.transfer import (
     ABORTING, AFTER_BEGIN, AFTER_CREDIT, AFTER_HOLD, AFTER_SETTLE, BEFORE_SETTLE, BEGUN,
-    CREDITED, HELD, Fault, TransferRecord, begin,
+    CREDITED, FAIL_LEG, HELD, Fault, InFlight, TransferRecord, begin, unfinished,
 )
 
 COORDINATOR_NAME = "raybank:transfers"  # ':' is not allowed in account names: no collision
 MAX_CONCURRENCY = 16
-RECOVERY_ATTEMPTS = 30
-RECOVERY_BACKOFF_S = 0.5
-
-log = logging.getLogger(__name__)
+# pause, resume and status run in threads of their own: a reader must be able to resume
+# while every transfer thread waits at the paused gate.
+CONTROL = "control"
+CONTROL_CONCURRENCY = 8
+REDRIVE_FIRST_S = 0.1
+REDRIVE_MAX_S = 2.0  # a transfer ends within about this long after its fault is cleared
+PAUSE_DRAIN_S = 30.0  # how long a pause waits for running legs before giving up
 
 
 class TransferCoordinator:
@@ -44,15 +49,19 @@ class TransferCoordinator:
     def __init__(self, home: str, namespace: str) -> None:
         from raybank.bank import Bank  # bank.py starts this actor: import it lazily
 
-        self._bank: Bank = Bank(Path(home), namespace)
-        self._log = TransferLog(Path(home), namespace)
+        self._home = Path(home)
+        self._bank: Bank = Bank(self._home, namespace)
+        self._log = TransferLog(self._home, namespace)
+        self._log_broken = False  # an append failed: reopen the log before the next step
+        self._log_guard = threading.Lock()
         self._records = self._log.open()
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
-        unfinished = [tid for tid, record in self._records.items() if not record.ended]
-        if unfinished:
-            threading.Thread(target=self._recover, args=(unfinished,), daemon=True,
-                             name="raybank-transfer-recovery").start()
+        self._gate = LegGate()
+        self._redrive = Redrive(self._finish, REDRIVE_FIRST_S, REDRIVE_MAX_S)
+        for transfer_id, record in self._records.items():
+            if not record.ended:
+                self._redrive.add(transfer_id)
 
     def _lock(self, transfer_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -64,7 +73,9 @@ class TransferCoordinator:
         """Move ``amount`` exactly once per ``transfer_id``; a repeat gets the first answer.
 
         ``request`` is unique per command invocation: Ray's retry of this very call after a
-        crash carries the same one, so it is not reported as a duplicate.
+        crash carries the same one, so it is not reported as a duplicate. A failure on the
+        way raises ``transfer-unfinished`` (exit 4) and leaves the transfer to the re-drive
+        loop; a repeat waits for whichever thread drives it and answers its outcome.
         """
         with self._lock(transfer_id):
             record = self._records.get(transfer_id)
@@ -74,10 +85,16 @@ class TransferCoordinator:
                 fault = None  # a fault fires once: never again on Ray's retry
             else:
                 duplicate = False
-                record = self._save(begin(transfer_id, source, target, amount, request))
-                self._reach(AFTER_BEGIN, record, fault)
-            return self._drive(record, fault).outcome(duplicate)
+            try:
+                if record is None:
+                    self._begin(begin(transfer_id, source, target, amount, request), fault)
+                record = self._drive(transfer_id, fault)
+            except Exception as error:
+                self._redrive.add(transfer_id)
+                raise unfinished(transfer_id, error) from None
+            return record.outcome(duplicate)
 
+    @ray.method(concurrency_group=CONTROL)
     def status(self) -> dict[str, Any]:
         """How many transfers the log holds, by state, and this incarnation's pid."""
         counts: defaultdict[str, int] = defaultdict(int)
@@ -85,51 +102,117 @@ class TransferCoordinator:
             counts[record.state] += 1
         return {"pid": os.getpid(), "states": dict(counts)}
 
-    # -- driving ---------------------------------------------------------------------------
-    def _save(self, record: TransferRecord) -> TransferRecord:
-        self._log.append(record)
-        self._records[record.transfer_id] = record
-        return record
+    # -- a consistent read of the accounts (docs/transfers.md) -----------------------------
+    @ray.method(concurrency_group=CONTROL)
+    def pause(self, lease_s: float) -> tuple[str, list[InFlight]]:
+        """Stop every leg for at most ``lease_s``: returns a token for ``resume`` and each
+        transfer whose legs may still change an account -- every unended one, including
+        those a dead incarnation left (a leg it sent may still arrive)."""
+        token = self._gate.pause(lease_s, PAUSE_DRAIN_S)
+        unended = [InFlight(r.transfer_id, r.source, r.target, r.amount)
+                   for r in list(self._records.values()) if not r.ended]
+        return token, unended
 
-    def _drive(self, record: TransferRecord, fault: Fault | None) -> TransferRecord:
-        """Take the next step until the transfer has ended; every step may be repeated."""
-        tid, amount = record.transfer_id, record.amount
-        while not record.ended:
-            if record.state == BEGUN:
-                try:
-                    self._bank.call(record.source, "hold", tid, amount, record.target)
-                except (RuleViolation, AccountNotFound) as refused:
-                    record = self._save(record.refused(refused))
-                    continue
-                self._reach(AFTER_HOLD, record, fault)
-                record = self._save(record.held())
-            elif record.state == HELD:
-                try:
-                    credited = self._bank.call(record.target, "transfer_in", tid, amount,
-                                               record.source)
-                except AccountNotFound as gone:
-                    record = self._save(record.refused(gone))
-                    continue
-                self._reach(AFTER_CREDIT, record, fault)
-                record = self._save(record.credited(credited))
-            elif record.state == CREDITED:
-                self._reach(BEFORE_SETTLE, record, fault)
-                settled = self._settle("transfer_out", record)
-                self._reach(AFTER_SETTLE, record, fault)
-                record = self._save(record.committed(settled))
-            elif record.state == ABORTING:
-                self._settle("release", record)
-                record = self._save(record.released())
-        return record
+    @ray.method(concurrency_group=CONTROL)
+    def resume(self, token: str) -> bool:
+        """Let legs run again; False if the lease had run out first (the read must redo)."""
+        return self._gate.resume(token)
+
+    # -- driving ---------------------------------------------------------------------------
+    def _begin(self, record: TransferRecord, fault: Fault | None) -> None:
+        # Known before it is durable: an append reported failed may still be on disk and
+        # be found by the next incarnation, so the transfer is driven like any other.
+        self._records[record.transfer_id] = record
+        self._ensure_log()
+        self._save(record)
+        self._reach(AFTER_BEGIN, record, fault)
+
+    def _finish(self, transfer_id: str) -> None:
+        """The re-drive loop's step: drive one transfer to its end (or raise)."""
+        with self._lock(transfer_id):
+            self._drive(transfer_id, None)
+
+    def _drive(self, transfer_id: str, fault: Fault | None) -> TransferRecord:
+        """Take the next step until the transfer has ended; every step may be repeated.
+
+        The caller holds the transfer's lock. The record is read afresh for each step:
+        reopening a failed log may have brought a newer one.
+        """
+        while True:
+            self._ensure_log()
+            record = self._records[transfer_id]
+            if record.ended:
+                return record
+            self._step(record, fault)
+
+    def _step(self, record: TransferRecord, fault: Fault | None) -> None:
+        if record.state == BEGUN:
+            try:
+                self._leg(record.source, "hold", record, record.target)
+            except (RuleViolation, AccountNotFound) as refused:
+                self._save(record.refused(refused))
+                return
+            self._reach(AFTER_HOLD, record, fault)
+            self._save(record.held())
+        elif record.state == HELD:
+            try:
+                credited = self._leg(record.target, "transfer_in", record, record.source)
+            except AccountNotFound as gone:
+                self._save(record.refused(gone))
+                return
+            self._reach(AFTER_CREDIT, record, fault)
+            self._save(record.credited(credited))
+        elif record.state == CREDITED:
+            self._reach(BEFORE_SETTLE, record, fault)
+            settled = self._settle("transfer_out", record)
+            self._reach(AFTER_SETTLE, record, fault)
+            self._save(record.committed(settled))
+        elif record.state == ABORTING:
+            self._settle("release", record)
+            self._save(record.released())
+
+    def _leg(self, account: str, method: str, record: TransferRecord,
+             counterparty: str) -> dict[str, Any]:
+        """One leg call on an account, through the gate a consistent read pauses."""
+        with self._gate.leg():
+            if armed(self._home, FAIL_LEG + method, account):  # testing aid, sticky
+                raise InfrastructureError(f"{method} on {account!r} failed: injected fault "
+                                          f"({FAIL_LEG}{method}--{account})", "injected-fault")
+            return self._bank.call(account, method, record.transfer_id, record.amount,
+                                   counterparty)
 
     def _settle(self, method: str, record: TransferRecord) -> dict[str, Any]:
         """Settle or release the hold; once credited, a refusal here is a broken invariant."""
         try:
-            return self._bank.call(record.source, method, record.transfer_id, record.amount,
-                                   record.target)
+            return self._leg(record.source, method, record, record.target)
         except (RuleViolation, AccountNotFound) as error:
             raise InfrastructureError(f"transfer {record.transfer_id!r} cannot {method} on "
                                       f"{record.source!r}: {error}", "transfer-stuck") from None
+
+    # -- the log ---------------------------------------------------------------------------
+    def _save(self, record: TransferRecord) -> None:
+        with self._log_guard:
+            try:
+                self._log.append(record)
+            except StorageError:
+                self._log_broken = True  # the log closed itself: it takes no more appends
+                raise
+            self._records[record.transfer_id] = record
+
+    def _ensure_log(self) -> None:
+        """Reopen the log after a failed append, as a restart would, before the next step.
+
+        Reopening drops a torn last line. Memory can lag the log only by records whose
+        append was reported failed but reached the file; the log's newest record of each
+        transfer is adopted, exactly what a new incarnation would resume from.
+        """
+        with self._log_guard:
+            if not self._log_broken:
+                return
+            self._log.close()
+            on_disk = self._log.open()
+            self._records.update(on_disk)
+            self._log_broken = False
 
     def _reach(self, step: str, record: TransferRecord, fault: Fault | None) -> None:
         """Fault injection (testing aid): die here if this call was asked to."""
@@ -141,18 +224,6 @@ class TransferCoordinator:
         self._bank.kill(record.source if fault.victim == "source" else record.target,
                         restart=False)
 
-    def _recover(self, transfer_ids: list[str]) -> None:
-        """Finish what a previous incarnation left, retrying while accounts come back."""
-        for transfer_id in transfer_ids:
-            for attempt in range(RECOVERY_ATTEMPTS):
-                with self._lock(transfer_id):
-                    try:
-                        self._drive(self._records[transfer_id], None)
-                        break
-                    except BankError as error:
-                        log.warning("transfer %s not finished yet (attempt %d): %s",
-                                    transfer_id, attempt + 1, error)
-                time.sleep(RECOVERY_BACKOFF_S)
 
-
-RemoteTransferCoordinator = ray.remote(TransferCoordinator)
+RemoteTransferCoordinator = ray.remote(
+    concurrency_groups={CONTROL: CONTROL_CONCURRENCY})(TransferCoordinator)

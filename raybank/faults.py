@@ -8,6 +8,9 @@ event is durable, before the reply). Nothing in normal use creates that folder. 
 than environment variables, because actor processes inherit the cluster's environment, not
 the caller's. The cost when nothing is armed is one failed ``unlink`` per step.
 
+A *sticky* fault (``armed``) is different: it holds for as long as its file exists, and
+whoever checks it decides what failing means (the transfer coordinator fails a leg with it).
+
 Besides crashes there is one deliberate defect, ``drop-append``: an open account acknowledges
 its next change without writing it. It exists so that tests can prove the simulator's checks
 catch a lost acknowledged event.
@@ -43,3 +46,8 @@ def crash_point(home: Path, step: str, subject: str) -> None:
     """Die here if a fault is armed for this step and subject."""
     if fires(home, step, subject):
         os._exit(17)
+
+
+def armed(home: Path, step: str, subject: str) -> bool:
+    """Whether a sticky fault is armed for this step and subject: it holds until removed."""
+    return os.path.exists(f"{home}/{FAULTS_DIR}/{step}--{subject}")

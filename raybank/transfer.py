@@ -14,13 +14,14 @@ leg to (re)drive; every leg is idempotent by its derived op id, so re-driving is
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from raybank.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
                             RuleViolation)
-from raybank.money import format_money
+from raybank.money import ZERO, format_money
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
 ABORTING, ABORTED = "aborting", "aborted"
@@ -43,6 +44,12 @@ FAULT_STEPS = (AFTER_BEGIN, AFTER_HOLD, AFTER_CREDIT, BEFORE_SETTLE, AFTER_SETTL
 FAULT_VICTIMS = ("coordinator", "source", "target")
 FAULTS_ENV = "RAYBANK_FAULT_INJECTION"
 FAULTS_ENABLED = "i-know-this-kills-actors"
+# A sticky fault (a testing aid, see docs/transfers.md): while the marker file
+# ``<home>/faults/fail-<leg method>--<account>`` exists, that leg fails with exit 4.
+FAIL_LEG = "fail-"
+
+# The two legs that move money; each account records a leg as applied under its derived op id.
+IN_LEG, OUT_LEG = "in", "out"
 
 
 @dataclass(frozen=True)
@@ -172,8 +179,63 @@ def begin(transfer_id: str, source: str, target: str, amount: Decimal,
     return TransferRecord(transfer_id, source, target, amount, BEGUN, request)
 
 
+def unfinished(transfer_id: str, cause: BaseException) -> InfrastructureError:
+    """The error of a transfer that met a failure mid-way: it is not over, only delayed.
+
+    The coordinator keeps driving it in the background; the caller learns its outcome by
+    repeating the command with the same op id (the error carries it, exit 4).
+    """
+    reason = cause.message if isinstance(cause, BankError) else f"{type(cause).__name__}: {cause}"
+    return InfrastructureError(
+        f"transfer {transfer_id!r} is not finished yet ({reason}); raybank keeps driving it "
+        f"and will finish it in the background", "transfer-unfinished")
+
+
 def refusal(error: dict[str, Any]) -> BankError:
     """The BankError a recorded refusal stands for, so a repeat is refused the same way."""
     kinds: dict[int, type[BankError]] = {1: RuleViolation, 2: InvalidInput, 3: AccountNotFound}
     kind = kinds.get(error.get("exit", 4), InfrastructureError)
     return kind(str(error.get("message", "transfer refused")), error.get("code"))
+
+
+# -- a consistent total (docs/transfers.md, "A consistent total") --------------------------
+
+@dataclass(frozen=True)
+class InFlight:
+    """An unended transfer as a reader of the accounts needs it: who pays whom, how much."""
+
+    transfer_id: str
+    source: str
+    target: str
+    amount: Decimal
+
+
+def leg_op_id(transfer_id: str, leg: str) -> str:
+    """The op id an account records a transfer leg under: user op ids have no ':'."""
+    return f"{transfer_id}:{leg}"
+
+
+def applied_legs(applied: Container[str], transfer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Which of these transfers' money legs an account has applied, by its applied op ids."""
+    return {leg: [tid for tid in transfer_ids if leg_op_id(tid, leg) in applied]
+            for leg in (IN_LEG, OUT_LEG)}
+
+
+def consistent_total(balances: Mapping[str, Decimal], in_flight: Iterable[InFlight],
+                     legs: Mapping[str, Mapping[str, Collection[str]]]) -> Decimal:
+    """The sum of the balances with each unended transfer counted exactly once.
+
+    A transfer's money is in its source's balance until the source applies ``out``, and in
+    its target's once the target applies ``in``; each account was read atomically with the
+    legs it had applied (``legs[name]``), so the reads counted it 0, 1 or 2 times. A transfer
+    with an account that was not read (created or deleted meanwhile) is left as read.
+    """
+    total = sum(balances.values(), ZERO)
+    for transfer in in_flight:
+        source, target = legs.get(transfer.source), legs.get(transfer.target)
+        if source is None or target is None:
+            continue
+        counted = ((transfer.transfer_id not in source[OUT_LEG])
+                   + (transfer.transfer_id in target[IN_LEG]))
+        total += transfer.amount * (1 - counted)
+    return total

@@ -78,6 +78,10 @@ def accounts_view(result: dict[str, Any]) -> list[Any]:
         calls = "\n".join(f"{k} {v}" for k, v in sorted(row.get("calls", {}).items()))
         table.add_row(row["name"], _money(row["balance"]), _money(row["min_balance"]),
                       *_actor_cells(row["actor"]), calls or "-")
+    if "total" in result:
+        # Styled, under a rule: an account may itself be named "Total".
+        table.add_section()
+        table.add_row(Text("Total", style="bold"), Text(_money(result["total"]), style="bold"))
     return [table]
 
 

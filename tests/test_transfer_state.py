@@ -11,7 +11,8 @@ from raybank.errors import AccountNotFound, InvalidInput, RuleViolation, Storage
 from raybank.storage.transfers import TransferLog
 from raybank.transfer import (
     ABORTED, ABORTING, BEGUN, COMMITTED, CREDITED, FAULT_STEPS, FAULTS_ENABLED, FAULTS_ENV,
-    HELD, Fault, TransferRecord, begin, parse_fault,
+    HELD, Fault, InFlight, TransferRecord, applied_legs, begin, consistent_total, parse_fault,
+    unfinished,
 )
 
 A, B = {"name": "a", "balance": "70.00", "min_balance": "0.00"}, {
@@ -135,3 +136,46 @@ def test_log_drops_a_torn_tail_but_reports_other_damage(tmp_path: Path):
 def test_log_lives_under_the_namespace_folder(tmp_path: Path):
     log = TransferLog(tmp_path, "ns")
     assert log.path == tmp_path / "namespaces" / b"ns".hex() / "transfers" / "transfers.log"
+
+
+# -- a consistent total: what the reads of the accounts say about each unended transfer ------
+
+def flight(tid: str = "t1", amount: str = "30.00") -> InFlight:
+    return InFlight(tid, "a", "b", Decimal(amount))
+
+
+@pytest.mark.parametrize("source_out,target_in,a,b", [
+    (False, False, "100.00", "0.00"),  # not credited yet: the money is on a
+    (False, True, "100.00", "30.00"),  # credited, not settled: the plain sum shows it twice
+    (True, True, "70.00", "30.00"),  # done
+    (True, False, "70.00", "0.00"),  # b read before its credit, a after its settle: nowhere
+])
+def test_total_counts_each_transfer_once_whatever_each_read_saw(source_out, target_in, a, b):
+    legs = {"a": {"in": [], "out": ["t1"] if source_out else []},
+            "b": {"in": ["t1"] if target_in else [], "out": []}}
+    balances = {"a": Decimal(a), "b": Decimal(b)}
+    assert consistent_total(balances, [flight()], legs) == Decimal("100.00")
+
+
+def test_total_adds_up_several_transfers_and_ignores_ones_whose_accounts_were_not_read():
+    balances = {"a": Decimal("10.00"), "b": Decimal("55.00")}
+    legs = {"a": {"in": [], "out": []}, "b": {"in": ["t1", "t2"], "out": []}}
+    in_flight = [flight("t1", "30.00"), flight("t2", "5.00"),
+                 InFlight("t3", "a", "gone", Decimal("7.00"))]
+    assert consistent_total(balances, in_flight, legs) == Decimal("30.00")
+    assert consistent_total(balances, [], legs) == Decimal("65.00")
+
+
+def test_applied_legs_reads_the_derived_op_ids_of_the_asked_transfers():
+    applied = {"t1:in", "t1:hold", "t2:out", "t2:hold", "deposit-1", "t3:release"}
+    assert applied_legs(applied, ["t1", "t2", "t3", "t4"]) == {"in": ["t1"], "out": ["t2"]}
+    assert applied_legs(applied, []) == {"in": [], "out": []}
+
+
+def test_an_unfinished_transfer_error_says_it_continues_and_may_have_applied():
+    error = unfinished("t1", StorageError("cannot read journal.log", "storage-missing"))
+    assert (error.exit_code, error.code, error.may_have_applied) == (
+        4, "transfer-unfinished", True)
+    assert "t1" in error.message and "cannot read journal.log" in error.message
+    assert "background" in error.message
+    assert "ValueError: bad" in unfinished("t1", ValueError("bad")).message
