@@ -18,7 +18,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from raybank.actors import AccountActor
+from raybank.actors.account_actor import AccountActor
 from raybank.storage.files import private_dir
 
 

@@ -20,7 +20,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from raybank.account import Account
+from raybank.domain.account import Account
 from raybank.storage import JournalStore
 
 

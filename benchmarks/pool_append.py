@@ -24,7 +24,7 @@ import traceback
 from decimal import Decimal
 from pathlib import Path
 
-from raybank.account import Account
+from raybank.domain.account import Account
 
 NAMESPACE = "bench-pool"
 NAME = "acct"
@@ -55,7 +55,7 @@ def seed(home: Path, events: int) -> None:
 
 def sent_per_append(account: Account) -> int:
     """Pickled size of what ``PooledStore.append`` hands to Ray for one event."""
-    from raybank.persistence import PersistenceActor
+    from raybank.actors.persistence_pool import PersistenceActor
 
     event = account.decide_deposit("probe", Decimal("1.00"))
     shipped = [p for p in list(inspect.signature(PersistenceActor.append).parameters)[1:]
@@ -85,10 +85,10 @@ def main() -> None:
                    capture_output=True, timeout=600)
     code = 0
     try:
-        from raybank.cluster import Home, attach
+        from raybank.cluster.embedded import Home, attach
 
         attach(Home(home), None, NAMESPACE)
-        from raybank.persistence import PooledStore
+        from raybank.actors.persistence_pool import PooledStore
         from raybank.storage import Storage
 
         store = PooledStore(Storage(home, NAMESPACE).stores["journal"], home, NAMESPACE)

@@ -87,7 +87,7 @@ def interleaved(cases: dict[str, tuple[list[str], dict[str, str], int]]) -> dict
 
 
 def wait_for_gateway(home: Path) -> None:
-    from raybank import wire
+    from raybank.gateway import wire
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -108,7 +108,7 @@ def latency(env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
     python = sys.executable
     return interleaved({
         "python -c pass": ([python, "-c", "pass"], env, runs),
-        "import raybank.entry (thin client)": ([python, "-c", "import raybank.entry"], env, runs),
+        "import raybank.gateway.client (thin client)": ([python, "-c", "import raybank.gateway.client"], env, runs),
         "import typer, rich": ([python, "-c", "import typer, rich"], env, runs),
         "import ray (floor)": ([python, "-c", "import ray"], env, runs),
         "minimal Ray driver, os._exit": ([*minimal, "fast"], driver_env, runs),
@@ -124,7 +124,7 @@ def rate(count: int, seconds: float) -> dict[str, Any]:
 
 def opened_accounts(home: Path, prefix: str, accounts: int) -> tuple[Any, list[str]]:
     """A Bank on its own namespace with ``accounts`` fresh, empty accounts."""
-    from raybank.bank import Bank
+    from raybank.service.bank import Bank
 
     bank = Bank(home, f"bench-{prefix}{accounts}")
     names = [f"{prefix}-{n}" for n in range(accounts)]
@@ -233,8 +233,8 @@ def batch(env: dict[str, str], folder: Path, count: int, accounts: int,
 def idle_actor_cost(home: Path, namespace: str, seconds: float = 10.0) -> dict[str, Any]:
     """Resident memory and background CPU of a namespace's account actors while idle: what
     each account costs for as long as its actor stays up."""
-    from raybank.bank import Bank
-    from raybank.simulation import resident_mb
+    from raybank.service.bank import Bank
+    from raybank.scenarios.simulation import resident_mb
 
     pids = [row["actor"]["pid"] for row in Bank(home, namespace).accounts()["accounts"]
             if row["actor"]["pid"]]
@@ -302,7 +302,7 @@ def main() -> None:
         wait_for_gateway(home)
         results["latency"] = latency(env, home, runs)
 
-        from raybank.cluster import Home, attach
+        from raybank.cluster.embedded import Home, attach
 
         attach(Home(home), None, "bench")
         import ray

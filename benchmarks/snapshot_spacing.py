@@ -17,7 +17,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from raybank.account import Account
+from raybank.domain.account import Account
 from raybank.storage.journal import JournalStore
 
 SNAPSHOT_EVERY = 100

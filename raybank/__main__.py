@@ -1,3 +1,3 @@
-from raybank.entry import main
+from raybank.gateway.client import main
 
 main()

@@ -110,7 +110,7 @@ GATEWAY_WAIT_S = 60.0
 
 def gateway_pid(home: Path, other_than: int | None = None) -> int:
     """Wait until the home's gateway answers on its socket (a new one if ``other_than``)."""
-    from raybank import wire
+    from raybank.gateway import wire
 
     deadline = time.monotonic() + GATEWAY_WAIT_S
     while True:

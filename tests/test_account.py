@@ -4,9 +4,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from raybank import account as domain
-from raybank.account import Account, Event, from_snapshot, replay, to_snapshot
-from raybank.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain import account as domain
+from raybank.domain.account import Account, Event, from_snapshot, replay, to_snapshot
+from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
 
 
 def opened(balance="100.00", minimum="20.00") -> Account:

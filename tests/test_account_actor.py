@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank.actors import AccountActor
-from raybank.errors import RuleViolation
+from raybank.actors.account_actor import AccountActor
+from raybank.domain.errors import RuleViolation
 from raybank.storage import Storage
 from raybank.storage.files import private_dir
 

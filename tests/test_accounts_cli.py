@@ -46,7 +46,7 @@ def test_refusals_have_contract_exit_codes_and_change_nothing(raybank):
 NAMED_ACTORS = """
 import json, os
 from pathlib import Path
-from raybank.cluster import Home, attach
+from raybank.cluster.embedded import Home, attach
 ns = os.environ["RAYBANK_NAMESPACE"]
 attach(Home(Path(os.environ["RAYBANK_HOME"])).ensure(), None, ns)
 import ray

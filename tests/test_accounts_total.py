@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank.faults import arm
-from raybank.render import Renderer
+from raybank.testing.faults import arm
+from raybank.cli.render import Renderer
 from tests.conftest import wait_all
 from tests.test_transfer_redrive import wait_for
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank.account import Account, from_snapshot, to_snapshot
-from raybank.audit import differences, fingerprint, read_back
+from raybank.domain.account import Account, from_snapshot, to_snapshot
+from raybank.storage.audit import differences, fingerprint, read_back
 from raybank.storage import JournalStore, PickledStateStore
 from raybank.storage.base import AccountStore
 from raybank.storage.files import write_atomically

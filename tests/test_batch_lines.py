@@ -7,8 +7,8 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raybank.batch import MAX_LINE_BYTES, read_lines, split_words
-from raybank.errors import InvalidInput
+from raybank.cli.batch import MAX_LINE_BYTES, read_lines, split_words
+from raybank.domain.errors import InvalidInput
 
 # Any text without "\n": form feeds, lone "\r", "\x85", "\u2028" and the rest included.
 LINE = st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from raybank.cluster import ClusterRecord, Home, _stop_session
+from raybank.cluster.embedded import ClusterRecord, Home, _stop_session
 from tests.conftest import Raybank
 
 

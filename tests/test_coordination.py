@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from raybank.coordination import LegGate, Redrive
-from raybank.errors import InfrastructureError, StorageError
+from raybank.actors.coordination import LegGate, Redrive
+from raybank.domain.errors import InfrastructureError, StorageError
 
 WAIT_S = 10.0  # generous: only a broken gate or loop ever waits this long
 

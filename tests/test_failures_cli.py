@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from raybank.faults import arm
+from raybank.testing.faults import arm
 from tests.conftest import gateway_pid
 from tests.test_gateway import THIN_PROBE
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.ray
 
 THIN_PROBE = """
 import sys
-from raybank.entry import via_gateway
+from raybank.gateway.client import via_gateway
 code = via_gateway(sys.argv[1:])
 heavy = sorted(m for m in ("ray", "typer", "rich", "click") if m in sys.modules)
 print(code, heavy, file=sys.stderr)

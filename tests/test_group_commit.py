@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank.actors import AccountActor
-from raybank.errors import InfrastructureError, RuleViolation
+from raybank.actors.account_actor import AccountActor
+from raybank.domain.errors import InfrastructureError, RuleViolation
 from raybank.storage import journal
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from raybank.account import Account, to_snapshot
-from raybank.faults import arm
+from raybank.domain.account import Account, to_snapshot
+from raybank.testing.faults import arm
 from raybank.storage import Storage
 from raybank.storage.framing import frame
 

@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from raybank.errors import InvalidInput
-from raybank.identifiers import validate_name, validate_op_id
-from raybank.money import format_money, parse_amount, parse_balance
+from raybank.domain.errors import InvalidInput
+from raybank.domain.names import validate_name, validate_op_id
+from raybank.domain.money import format_money, parse_amount, parse_balance
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from raybank.demo import DEMO_PREFIX
-from raybank.errors import InvalidInput
-from raybank.identifiers import new_op_id, validate_namespace
-from raybank.workload import SIMULATION_PREFIX
+from raybank.scenarios.demo import DEMO_PREFIX
+from raybank.domain.errors import InvalidInput
+from raybank.domain.names import new_op_id, validate_namespace
+from raybank.scenarios.workload import SIMULATION_PREFIX
 from tests.conftest import Raybank
 
 BAD = ["[/x]", "", "a" * 65, "a" * 200, "../up", ".hidden", "-x", "a b", "a/b", "é"]
@@ -29,7 +29,7 @@ def test_invalid_namespaces_exit_2(namespace: str) -> None:
 
 
 def test_raybanks_own_namespaces_follow_the_same_rules() -> None:
-    from raybank.gateway import NAMESPACE as GATEWAY_NAMESPACE  # imports Ray
+    from raybank.gateway.server import NAMESPACE as GATEWAY_NAMESPACE  # imports Ray
 
     for namespace in (f"{DEMO_PREFIX}{new_op_id()[:8]}", f"{SIMULATION_PREFIX}{new_op_id()[:8]}",
                       GATEWAY_NAMESPACE, "raybank"):

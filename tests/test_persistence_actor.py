@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from raybank.account import Account, Event
-from raybank.audit import read_back
-from raybank.errors import RuleViolation, StorageError
-from raybank.persistence import PersistenceActor
+from raybank.domain.account import Account, Event
+from raybank.storage.audit import read_back
+from raybank.domain.errors import RuleViolation, StorageError
+from raybank.actors.persistence_pool import PersistenceActor
 from raybank.storage import Storage
 from raybank.storage.files import private_dir
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from raybank.faults import arm
+from raybank.testing.faults import arm
 from raybank.storage import Storage
 
 pytestmark = pytest.mark.ray

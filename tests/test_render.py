@@ -8,8 +8,8 @@ import subprocess
 import sys
 from decimal import Decimal as D
 
-from raybank.errors import InfrastructureError, RuleViolation
-from raybank.render import Renderer
+from raybank.domain.errors import InfrastructureError, RuleViolation
+from raybank.cli.render import Renderer
 
 ACTOR = {"state": "ALIVE", "pid": 4242, "node_id": "c6bd7da6ffff", "restarts": 1}
 
@@ -78,8 +78,8 @@ def test_json_output_does_not_import_rich():
     script = (
         "import io, sys\n"
         "from decimal import Decimal\n"
-        "from raybank.render import Renderer\n"
-        "from raybank.errors import RuleViolation\n"
+        "from raybank.cli.render import Renderer\n"
+        "from raybank.domain.errors import RuleViolation\n"
         "renderer = Renderer(True, io.StringIO(), io.StringIO())\n"
         "renderer.result('account', {'name': 'a', 'balance': Decimal(1), 'min_balance': 0})\n"
         "renderer.error(RuleViolation('no', 'insufficient-funds'))\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raybank.faults import arm
+from raybank.testing.faults import arm
 
 pytestmark = pytest.mark.ray
 

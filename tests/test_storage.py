@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank.account import Account
-from raybank.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain.account import Account
+from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
 from raybank.storage import JournalStore, PickledStateStore
 from raybank.storage.base import AccountStore
 from raybank.storage.journal import SNAPSHOT_SPACING

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from raybank.errors import AccountNotFound, InvalidInput, RuleViolation, StorageError
-from raybank.storage.transfers import TransferLog
-from raybank.transfer import (
+from raybank.domain.errors import AccountNotFound, InvalidInput, RuleViolation, StorageError
+from raybank.storage.transfer_log import TransferLog
+from raybank.domain.transfer import (
     ABORTED, ABORTING, BEGUN, COMMITTED, CREDITED, FAULT_STEPS, FAULTS_ENABLED, FAULTS_ENV,
     HELD, Fault, InFlight, TransferRecord, applied_legs, begin, consistent_total, parse_fault,
     unfinished,

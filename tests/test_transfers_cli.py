@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from raybank.transfer import FAULTS_ENABLED, FAULTS_ENV
+from raybank.domain.transfer import FAULTS_ENABLED, FAULTS_ENV
 from tests.conftest import Raybank, wait_all
 
 pytestmark = pytest.mark.ray
@@ -20,12 +20,12 @@ pytestmark = pytest.mark.ray
 COORDINATOR_INFO = """
 import json, os
 from pathlib import Path
-from raybank.cluster import Home, attach
+from raybank.cluster.embedded import Home, attach
 ns = os.environ["RAYBANK_NAMESPACE"]
 attach(Home(Path(os.environ["RAYBANK_HOME"])).ensure(), None, ns)
 import ray
-from raybank.bank import describe
-from raybank.coordinator import COORDINATOR_NAME
+from raybank.service.bank import describe
+from raybank.actors.coordinator import COORDINATOR_NAME
 print(json.dumps(describe(ray.get_actor(COORDINATOR_NAME, namespace=ns))), flush=True)
 os._exit(0)
 """

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank import entry, wire
+from raybank.gateway import client as entry
+from raybank.gateway import wire
 
 
 @pytest.fixture

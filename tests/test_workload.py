@@ -2,8 +2,8 @@
 
 from decimal import Decimal as D
 
-from raybank.account import Account
-from raybank.workload import (
+from raybank.domain.account import Account
+from raybank.scenarios.workload import (
     DEPOSIT,
     TRANSFER,
     WITHDRAW,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from raybank.errors import InvalidInput
+from raybank.domain.errors import InvalidInput
 from raybank.storage.base import AccountStore, account_name, folder_name
 from raybank.storage.files import read_bytes, write_atomically
 from raybank.storage.journal import DEFAULT_SNAPSHOT_EVERY, JournalStore

@@ -15,8 +15,8 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from raybank.account import Account, Event
-from raybank.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain.account import Account, Event
+from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
 from raybank.storage.files import contained, fsync_dir, private_dir
 
 

@@ -9,7 +9,7 @@ import secrets
 import time
 from pathlib import Path
 
-from raybank.errors import StorageError
+from raybank.domain.errors import StorageError
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600

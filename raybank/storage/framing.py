@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from raybank.errors import StorageError
+from raybank.domain.errors import StorageError
 
 
 def frame(record: dict[str, Any]) -> bytes:

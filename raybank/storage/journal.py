@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from raybank.account import Account, Event, from_snapshot, to_snapshot
-from raybank.errors import StorageError
+from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
+from raybank.domain.errors import StorageError
 from raybank.storage.base import AccountStore
 from raybank.storage.files import PRIVATE_FILE, lock_exclusively, read_bytes, write_atomically
 from raybank.storage.framing import frame, read_records, unframe

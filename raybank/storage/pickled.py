@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cloudpickle
 
-from raybank.account import Account, Event, from_snapshot, to_snapshot
-from raybank.errors import StorageError
+from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
+from raybank.domain.errors import StorageError
 from raybank.storage.base import AccountStore
 from raybank.storage.files import PRIVATE_FILE, read_bytes, write_atomically
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from raybank.errors import InvalidInput
+from raybank.domain.errors import InvalidInput
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 # Op ids chosen by users never contain ':'; raybank derives the op ids of transfer legs as

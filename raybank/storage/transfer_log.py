@@ -13,12 +13,12 @@ import os
 import threading
 from pathlib import Path
 
-from raybank.errors import StorageError
+from raybank.domain.errors import StorageError
 from raybank.storage.base import folder_name
 from raybank.storage.files import PRIVATE_FILE, fsync_dir, private_dir, read_bytes
 from raybank.storage.framing import frame, read_records
 from raybank.storage.journal import JournalWriter
-from raybank.transfer import TransferRecord
+from raybank.domain.transfer import TransferRecord
 
 LOG_NAME = "transfers.log"
 

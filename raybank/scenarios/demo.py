@@ -11,11 +11,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from raybank.errors import BankError, error_object
-from raybank.identifiers import new_op_id
+from raybank.domain.errors import BankError, error_object
+from raybank.domain.names import new_op_id
 
 if TYPE_CHECKING:
-    from raybank.bank import Bank
+    from raybank.service.bank import Bank
 
 DEMO_PREFIX = "raybank-demo-"
 ALICE, BOB = "alice", "bob"

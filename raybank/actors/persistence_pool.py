@@ -27,9 +27,9 @@ from pathlib import Path
 import ray
 from ray.exceptions import RayTaskError
 
-from raybank.account import Account, Event, applied_op_of
-from raybank.errors import AccountNotFound, RuleViolation, StorageError, unwrap_remote
-from raybank.faults import crash_point
+from raybank.domain.account import Account, Event, applied_op_of
+from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError, unwrap_remote
+from raybank.testing.faults import crash_point
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from raybank import account as domain
-from raybank.account import Account, Event
-from raybank.errors import StorageError
-from raybank.money import CENT, ZERO
+from raybank.domain import account as domain
+from raybank.domain.account import Account, Event
+from raybank.domain.errors import StorageError
+from raybank.domain.money import CENT, ZERO
 
 SIMULATION_PREFIX = "raybank-sim-"  # each run's own namespace starts with this
 DEPOSIT, WITHDRAW, TRANSFER = "deposit", "withdraw", "transfer"

@@ -2,7 +2,7 @@
 
 A short command spends most of its time importing Ray and attaching, not banking. The
 gateway pays that once: it is a detached actor in raybank's own cluster, listening on a Unix
-socket in its home (see raybank.wire), and for every request it runs the *same* Typer app
+socket in its home (see raybank.gateway.wire), and for every request it runs the *same* Typer app
 as the command line, with that request's words, environment and terminal, its output
 captured per request (a cli.Channel) instead of written to this process's descriptors.
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import ray
 
-from raybank import wire
-from raybank.faults import crash_point, fires
+from raybank.gateway import wire
+from raybank.testing.faults import crash_point, fires
 
 NAMESPACE = "raybank-gateway"
 ACCEPT_RETRY_S = 0.1  # after a failed accept (a full descriptor table): do not spin
@@ -55,9 +55,10 @@ class Gateway:
         for key in _INHERITED:
             os.environ.pop(key, None)
         self.home = Path(home)
-        from raybank import bank, cli, render, views  # noqa: F401 - warm: first requests are fast
+        from raybank.cli import app, render, views  # noqa: F401 - warm: first requests are fast
+        from raybank.service import bank  # noqa: F401
 
-        cli.command_group()
+        app.command_group()
         self._listener = wire.listen(wire.socket_path(self.home))
         threading.Thread(target=self._accept, name="gateway-accept", daemon=True).start()
 
@@ -102,7 +103,7 @@ class Gateway:
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one command line as the CLI would, capturing its output and exit code."""
-        from raybank.cli import CHANNEL, Channel, execute
+        from raybank.cli.app import CHANNEL, Channel, execute
 
         if Path(request.get("home", "")) != self.home:
             return {"refused": True}
@@ -121,9 +122,9 @@ class Gateway:
         return {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "exit": code}
 
     def _bank_for(self, settings: Any, namespace: str | None) -> Any:
-        from raybank.bank import Bank
-        from raybank.cluster import check_home
-        from raybank.errors import ClusterUnavailable
+        from raybank.service.bank import Bank
+        from raybank.cluster.embedded import check_home
+        from raybank.domain.errors import ClusterUnavailable
 
         if settings.address is not None or settings.home != self.home:
             raise ClusterUnavailable("the gateway serves only its own home's cluster",

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from raybank.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
+from raybank.domain.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
                             RuleViolation)
-from raybank.money import ZERO, format_money
+from raybank.domain.money import ZERO, format_money
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
 ABORTING, ABORTED = "aborting", "aborted"

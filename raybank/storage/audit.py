@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from raybank.account import Account, AppliedOp, replay
-from raybank.money import format_money
+from raybank.domain.account import Account, AppliedOp, replay
+from raybank.domain.money import format_money
 from raybank.storage.base import AccountStore
 
 FIELDS = ("balance", "min balance", "holds", "op ids", "seq")

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from raybank.errors import ClusterUnavailable, InvalidInput, StorageError
+from raybank.domain.errors import ClusterUnavailable, InvalidInput, StorageError
 from raybank.storage.files import PRIVATE_FILE, private_dir, read_bytes, write_atomically
 
 START_TIMEOUT_S = 60.0

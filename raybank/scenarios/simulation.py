@@ -23,11 +23,11 @@ from typing import Any
 
 import ray
 
-from raybank.bank import Bank, describe
-from raybank.coordinator import COORDINATOR_NAME
-from raybank.errors import BankError, RuleViolation, StorageError
+from raybank.service.bank import Bank, describe
+from raybank.actors.coordinator import COORDINATOR_NAME
+from raybank.domain.errors import BankError, RuleViolation, StorageError
 from raybank.storage import Storage
-from raybank.workload import (
+from raybank.scenarios.workload import (
     DEPOSIT,
     OPENING_BALANCE,
     WITHDRAW,

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-from raybank.errors import InfrastructureError
+from raybank.domain.errors import InfrastructureError
 
 log = logging.getLogger(__name__)
 LOGGED_EVERY = 100

@@ -2,7 +2,7 @@
 
 Commands hand over a result (plain data, money as Decimal) and the name of its view; they
 never print. In JSON mode money becomes 2-digit strings and nothing but the object is
-written; in human mode each view (raybank.views) draws tables, and errors go to stderr.
+written; in human mode each view (raybank.cli.views) draws tables, and errors go to stderr.
 JSON mode never imports rich: scripts run raybank thousands of times.
 """
 
@@ -15,8 +15,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
-from raybank.errors import BankError, error_object
-from raybank.money import format_money
+from raybank.domain.errors import BankError, error_object
+from raybank.domain.money import format_money
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,7 +68,7 @@ class Renderer:
         if self.json_mode:
             self.stdout.write(to_json(payload) + "\n")
         else:
-            from raybank.views import VIEWS
+            from raybank.cli.views import VIEWS
 
             for renderable in VIEWS[view](payload):
                 self.console.print(renderable)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from raybank import wire
+from raybank.gateway import wire
 
 GATEWAY_COMMANDS = frozenset({
     "create", "deposit", "withdraw", "balance", "accounts", "kill", "history", "verify",
@@ -38,7 +38,7 @@ REPLY_TIMEOUT_S = 600.0
 def main() -> None:
     code = via_gateway(sys.argv[1:])
     if code is None:
-        from raybank.cli import main as run_here
+        from raybank.cli.app import main as run_here
 
         run_here()
     else:
@@ -100,7 +100,7 @@ def settle_op_id(argv: list[str], routed: Route) -> tuple[list[str], str | None]
             given = word.partition("=")[2]
     if given is not None:
         return argv, given
-    from raybank.identifiers import new_op_id  # only here: `balance` need not pay for uuid
+    from raybank.domain.names import new_op_id  # only here: `balance` need not pay for uuid
 
     op_id = new_op_id()
     return [*argv[:routed.at + 1], "--op-id", op_id, *words], op_id
@@ -171,7 +171,7 @@ def lost_reply(argv: list[str], command: str, op_id: str | None, error: OSError)
     """
     import json
 
-    from raybank.errors import InfrastructureError, error_object
+    from raybank.domain.errors import InfrastructureError, error_object
 
     if op_id is None:
         failure = InfrastructureError(

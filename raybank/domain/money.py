@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from raybank.errors import InvalidInput
+from raybank.domain.errors import InvalidInput
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000000000.00")

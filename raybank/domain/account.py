@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from raybank.errors import AccountNotFound, RuleViolation, StorageError
-from raybank.money import ZERO, format_money
+from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain.money import ZERO, format_money
 
 CREATED = "created"
 DEPOSIT = "deposit"

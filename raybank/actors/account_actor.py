@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 
 import ray
 
-from raybank import account as domain
-from raybank import audit
-from raybank.account import Account, AppliedOp, Event
-from raybank.errors import AccountNotFound, BankError, InfrastructureError
-from raybank.faults import crash_point, fires
+from raybank.domain import account as domain
+from raybank.storage import audit
+from raybank.domain.account import Account, AppliedOp, Event
+from raybank.domain.errors import AccountNotFound, BankError, InfrastructureError
+from raybank.testing.faults import crash_point, fires
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
-from raybank.transfer import applied_legs
+from raybank.domain.transfer import applied_legs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +62,7 @@ class AccountActor:
         """The store itself, or its proxy in a persistence actor if the namespace pools."""
         if self._storage.persistence != "pool":
             return store
-        from raybank.persistence import PooledStore
+        from raybank.actors.persistence_pool import PooledStore
 
         return PooledStore(store, self._home, self._namespace)
 
@@ -193,7 +193,7 @@ class AccountActor:
 
     @counted
     def fingerprint(self) -> dict[str, Any]:
-        """The whole live state in a small comparable form, for `verify` (raybank/audit.py)."""
+        """The whole live state in a small comparable form, for `verify` (raybank/storage/audit.py)."""
         return audit.fingerprint(self._current())
 
     @counted

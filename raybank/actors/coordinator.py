@@ -23,11 +23,11 @@ from typing import Any
 
 import ray
 
-from raybank.coordination import LegGate, Redrive
-from raybank.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
-from raybank.faults import armed
-from raybank.storage.transfers import TransferLog
-from raybank.transfer import (
+from raybank.actors.coordination import LegGate, Redrive
+from raybank.domain.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
+from raybank.testing.faults import armed
+from raybank.storage.transfer_log import TransferLog
+from raybank.domain.transfer import (
     ABORTING, AFTER_BEGIN, AFTER_CREDIT, AFTER_HOLD, AFTER_SETTLE, BEFORE_SETTLE, BEGUN,
     CREDITED, FAIL_LEG, HELD, Fault, InFlight, TransferRecord, begin, unfinished,
 )
@@ -47,7 +47,7 @@ class TransferCoordinator:
     """Owns the transfer records of one namespace and drives each transfer to its end."""
 
     def __init__(self, home: str, namespace: str) -> None:
-        from raybank.bank import Bank  # bank.py starts this actor: import it lazily
+        from raybank.service.bank import Bank  # bank.py starts this actor: import it lazily
 
         self._home = Path(home)
         self._bank: Bank = Bank(self._home, namespace)

@@ -18,7 +18,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from raybank.money import format_money
+from raybank.domain.money import format_money
 
 
 def _money(value: Decimal | None) -> str:

@@ -20,9 +20,9 @@ import ray
 from ray.exceptions import (ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError,
                             RayTaskError)
 
-from raybank.actors import RemoteAccountActor
-from raybank.coordinator import COORDINATOR_NAME, MAX_CONCURRENCY, RemoteTransferCoordinator
-from raybank.errors import (
+from raybank.actors.account_actor import RemoteAccountActor
+from raybank.actors.coordinator import COORDINATOR_NAME, MAX_CONCURRENCY, RemoteTransferCoordinator
+from raybank.domain.errors import (
     AccountNotFound,
     BankError,
     ClusterUnavailable,
@@ -30,10 +30,10 @@ from raybank.errors import (
     InvalidInput,
     unwrap_remote,
 )
-from raybank.identifiers import new_op_id
+from raybank.domain.names import new_op_id
 from raybank.storage import Storage
-from raybank.storage.transfers import TransferLog
-from raybank.transfer import ENDED, Fault, InFlight, applied_legs, consistent_total
+from raybank.storage.transfer_log import TransferLog
+from raybank.domain.transfer import ENDED, Fault, InFlight, applied_legs, consistent_total
 
 RESTART_WAIT_S = 60.0
 RELEASE_WAIT_S = 30.0
@@ -319,7 +319,7 @@ class Bank:
         ("live": the loaded state's for a "snapshot" mismatch, else the actor's) and what
         differs ("what").
         """
-        from raybank import audit
+        from raybank.storage import audit
 
         names = [name] if name is not None else self.storage.names()
         if name is not None and not self.storage.exists(name):

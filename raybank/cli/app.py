@@ -18,20 +18,20 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TextIO
 
 import typer
 
-from raybank.errors import (
+from raybank.domain.errors import (
     BankError,
     InfrastructureError,
     InternalError,
     InvalidInput,
     error_object,
 )
-from raybank.faults import fires
-from raybank.identifiers import new_op_id, validate_name, validate_namespace, validate_op_id
-from raybank.money import parse_amount, parse_balance
+from raybank.testing.faults import fires
+from raybank.domain.names import new_op_id, validate_name, validate_namespace, validate_op_id
+from raybank.domain.money import parse_amount, parse_balance
 
 if TYPE_CHECKING:
-    from raybank.bank import Bank
-    from raybank.render import Renderer
+    from raybank.service.bank import Bank
+    from raybank.cli.render import Renderer
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -115,7 +115,7 @@ class Invocation:
     @property
     def renderer(self) -> Renderer:
         if self._renderer is None:
-            from raybank.render import Renderer
+            from raybank.cli.render import Renderer
 
             options = self.channel.console if self.channel is not None else {}
             self._renderer = Renderer(self.json_mode, self.stdout, self.stderr, **options)
@@ -134,14 +134,14 @@ class Invocation:
     def _attach(self, namespace: str | None) -> Bank:
         if self.channel is not None:
             return self.channel.bank_for(self.settings, namespace)
-        from raybank.cluster import Home, attach
+        from raybank.cluster.embedded import Home, attach
 
         home = Home(self.settings.home).ensure()
         attach(home, self.settings.address, self.settings.namespace)
-        from raybank.bank import Bank  # imports Ray: only after attach set its auth
+        from raybank.service.bank import Bank  # imports Ray: only after attach set its auth
 
         if self.settings.address is None and not os.environ.get("RAYBANK_NO_GATEWAY"):
-            from raybank.gateway import ensure_gateway
+            from raybank.gateway.server import ensure_gateway
 
             ensure_gateway(home.path)  # so that the next command need not import Ray
         return Bank(home.path, namespace or self.settings.namespace, self.settings.persistence)
@@ -225,7 +225,7 @@ def internal_error(error: Exception, debug: bool, stderr: TextIO) -> InternalErr
 
 
 def _injected(home: Path, step: str, subject: str) -> bool:
-    """Fault injection (raybank.faults), a testing aid: is ``step`` armed for ``subject``?"""
+    """Fault injection (raybank.testing.faults), a testing aid: is ``step`` armed for ``subject``?"""
     try:
         return fires(home, step, subject)
     except OSError:  # a home that is no folder: the command itself says so
@@ -269,8 +269,8 @@ def up(ctx: typer.Context, json_: JsonOption = False) -> None:
     Example: raybank up
     """
     def action(inv: Invocation) -> None:
-        from raybank.cluster import Home
-        from raybank.cluster import up as start
+        from raybank.cluster.embedded import Home
+        from raybank.cluster.embedded import up as start
 
         record, started = start(Home(inv.settings.home).ensure())
         inv.finish("up", {"address": record.address, "namespace": inv.settings.namespace,
@@ -286,8 +286,8 @@ def down(ctx: typer.Context, json_: JsonOption = False) -> None:
     Example: raybank down
     """
     def action(inv: Invocation) -> None:
-        from raybank.cluster import Home
-        from raybank.cluster import down as stop
+        from raybank.cluster.embedded import Home
+        from raybank.cluster.embedded import down as stop
 
         inv.finish("down", {"stopped": stop(Home(inv.settings.home).ensure())})
 
@@ -301,7 +301,7 @@ def status(ctx: typer.Context, json_: JsonOption = False) -> None:
     Example: raybank status --json
     """
     def action(inv: Invocation) -> None:
-        from raybank.cluster import Home, answers, running_record
+        from raybank.cluster.embedded import Home, answers, running_record
         from raybank.storage import Storage
 
         settings = inv.settings
@@ -393,7 +393,7 @@ def transfer(
     Example: raybank transfer alice bob 25.00
     """
     def action(inv: Invocation) -> None:
-        from raybank.transfer import parse_fault
+        from raybank.domain.transfer import parse_fault
 
         args = validate_name(source), validate_name(target), parse_amount(amount)
         fault = None if fail_at is None else parse_fault(fail_at)  # testing aid only
@@ -489,7 +489,7 @@ def demo(ctx: typer.Context, json_: JsonOption = False) -> None:
     Example: raybank demo
     """
     def action(inv: Invocation) -> None:
-        from raybank.demo import DEMO_PREFIX, run_demo
+        from raybank.scenarios.demo import DEMO_PREFIX, run_demo
 
         namespace = f"{DEMO_PREFIX}{new_op_id()[:8]}"
         result = run_demo(inv.bank(namespace))
@@ -517,10 +517,10 @@ def simulate(
     Example: raybank simulate --accounts 20 --ops 5000 --concurrency 8 --chaos 0.01
     """
     def action(inv: Invocation) -> None:
-        from raybank.workload import SIMULATION_PREFIX
+        from raybank.scenarios.workload import SIMULATION_PREFIX
 
         bank = inv.bank(f"{SIMULATION_PREFIX}{new_op_id()[:8]}")
-        from raybank.simulation import run_simulation  # imports Ray: only after attach
+        from raybank.scenarios.simulation import run_simulation  # imports Ray: only after attach
 
         with inv.renderer.progress("simulating") as advance:
             result = run_simulation(bank, accounts=accounts, ops=ops, concurrency=concurrency,
@@ -543,7 +543,7 @@ def batch(ctx: typer.Context,
     Example: raybank batch ops.txt
     """
     def action(inv: Invocation) -> None:
-        from raybank.batch import open_input, run_batch
+        from raybank.cli.batch import open_input, run_batch
 
         inv.exit(run_batch(inv, open_input(file)))
 
@@ -629,7 +629,7 @@ def show_usage_error(error: Exception, json_mode: bool, stdout: TextIO, stderr: 
 def show_error(error: BankError, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
     """An error outside any command's renderer: the contract's JSON object, or one line."""
     if json_mode:
-        from raybank.render import to_json
+        from raybank.cli.render import to_json
 
         stdout.write(to_json({"error": error_object(error)}) + "\n")
         stdout.flush()

@@ -33,13 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from raybank.cli import CHANNEL, Channel, execute, internal_error, parent_context
-from raybank.errors import BankError, InfrastructureError, InvalidInput, error_object
+from raybank.cli.app import CHANNEL, Channel, execute, internal_error, parent_context
+from raybank.domain.errors import BankError, InfrastructureError, InvalidInput, error_object
 
 if TYPE_CHECKING:
-    from raybank.bank import Bank
-    from raybank.cli import Invocation
-    from raybank.render import Renderer
+    from raybank.service.bank import Bank
+    from raybank.cli.app import Invocation
+    from raybank.cli.render import Renderer
 
 PIPELINED = frozenset({"create", "deposit", "withdraw", "balance"})
 REFUSED = frozenset({"batch", "up", "down", "demo", "simulate"})

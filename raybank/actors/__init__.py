@@ -1,0 +1,1 @@
+"""The Ray actors: account actors, the transfer coordinator, the persistence pool."""

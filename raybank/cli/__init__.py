@@ -1,0 +1,1 @@
+"""The command line: the Typer app, batch, and rendering for people and scripts."""

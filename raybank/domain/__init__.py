@@ -1,0 +1,1 @@
+"""The domain: money, names, errors, accounts and transfers. Standard library only."""

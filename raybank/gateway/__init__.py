@@ -1,0 +1,1 @@
+"""The gateway: a long-lived actor serving thin clients over a private socket."""

@@ -1,0 +1,1 @@
+"""Testing aids that ship with raybank: fault injection."""
