@@ -136,7 +136,7 @@ def opened_accounts(home: Path, prefix: str, accounts: int) -> tuple[Any, list[s
 def raybank_throughput(home: Path, accounts: int, count: int) -> dict[str, Any]:
     bank, names = opened_accounts(home, "tp", accounts)
     started = time.perf_counter()
-    pending = [bank.submit(names[n % accounts], "deposit", f"dep-{n}", Decimal("1.00"))
+    pending = [bank.routing.submit(names[n % accounts], "deposit", f"dep-{n}", Decimal("1.00"))
                for n in range(count)]
     for each in pending:
         each.result()
@@ -150,17 +150,16 @@ def raybank_grouped_throughput(home: Path, accounts: int, count: int) -> dict[st
     """As batch sends them: queued per account, one apply_many (one fsync) per group."""
     bank, names = opened_accounts(home, "gr", accounts)
     started = time.perf_counter()
-    bank.deferred = True
+    pipeline = bank.pipeline()
     items = []
     for n in range(count):
-        items.append(bank.deposit(names[n % accounts], Decimal("1.00"), f"dep-{n}"))
+        items.append(pipeline.deposit(names[n % accounts], Decimal("1.00"), f"dep-{n}"))
         if (n + 1) % 200 == 0:
-            bank.flush()
-    bank.flush()
+            pipeline.flush()
+    pipeline.flush()
     for item in items:
         item.result()
     seconds = time.perf_counter() - started
-    bank.deferred = False
     assert bank.balance(names[0])["balance"] == Decimal(count // accounts)
     bank.remove_namespace(names)
     return rate(count, seconds)

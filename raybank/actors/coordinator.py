@@ -23,9 +23,12 @@ from typing import Any
 
 import ray
 
+from raybank.actors.account_actor import RemoteAccountActor
 from raybank.actors.coordination import LegGate, Redrive
 from raybank.domain.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
 from raybank.testing.faults import armed
+from raybank.routing.accounts import AccountRouting
+from raybank.storage import Storage
 from raybank.storage.transfer_log import TransferLog
 from raybank.domain.transfer import (
     ABORTING, AFTER_BEGIN, AFTER_CREDIT, AFTER_HOLD, AFTER_SETTLE, BEFORE_SETTLE, BEGUN,
@@ -46,11 +49,12 @@ PAUSE_DRAIN_S = 30.0  # how long a pause waits for running legs before giving up
 class TransferCoordinator:
     """Owns the transfer records of one namespace and drives each transfer to its end."""
 
-    def __init__(self, home: str, namespace: str) -> None:
-        from raybank.service.bank import Bank  # bank.py starts this actor: import it lazily
-
+    def __init__(self, home: str, namespace: str,
+                 accounts: AccountRouting | None = None) -> None:
+        """``accounts`` reaches the account actors; Ray passes none (the Ray routing)."""
         self._home = Path(home)
-        self._bank: Bank = Bank(self._home, namespace)
+        self._accounts = accounts or AccountRouting(
+            self._home, namespace, RemoteAccountActor, Storage(self._home, namespace).exists)
         self._log = TransferLog(self._home, namespace)
         self._log_broken = False  # an append failed: reopen the log before the next step
         self._log_guard = threading.Lock()
@@ -178,7 +182,7 @@ class TransferCoordinator:
             if armed(self._home, FAIL_LEG + method, account):  # testing aid, sticky
                 raise InfrastructureError(f"{method} on {account!r} failed: injected fault "
                                           f"({FAIL_LEG}{method}--{account})", "injected-fault")
-            return self._bank.call(account, method, record.transfer_id, record.amount,
+            return self._accounts.call(account, method, record.transfer_id, record.amount,
                                    counterparty)
 
     def _settle(self, method: str, record: TransferRecord) -> dict[str, Any]:
@@ -221,8 +225,7 @@ class TransferCoordinator:
         if fault.victim == "coordinator":
             os._exit(1)
         # Killed for good (INACTIVE): the next leg on that account must revive it.
-        self._bank.kill(record.source if fault.victim == "source" else record.target,
-                        restart=False)
+        self._accounts.retire(record.source if fault.victim == "source" else record.target)
 
 
 RemoteTransferCoordinator = ray.remote(

@@ -4,8 +4,9 @@ Each line is run by the same Typer app as the command line (cli.execute with a C
 line), so there is one parser and one implementation of every command. What batch adds is
 scheduling:
 
-- Commands in PIPELINED make exactly one call to one account's actor. Their call is queued
-  in that account's group (Bank.deferred) and every SEND_EVERY lines each group goes to its
+- Commands in PIPELINED make exactly one call to one account's actor. They run against the
+  bank's explicit pipeline (service.pipeline) instead of the bank itself: their call is
+  queued in that account's group, and every SEND_EVERY lines each group goes to its
   actor as one `apply_many`: the actor runs the group in order and makes it durable with
   one fsync (group commit). Ray runs calls from one caller to one actor in the order they
   were sent, so one account's lines keep their order while different accounts' actors work
@@ -38,6 +39,7 @@ from raybank.domain.errors import BankError, InfrastructureError, InvalidInput, 
 
 if TYPE_CHECKING:
     from raybank.service.bank import Bank
+    from raybank.service.pipeline import Pipeline
     from raybank.cli.app import Invocation
     from raybank.cli.render import Renderer
 
@@ -130,7 +132,7 @@ class Outcome:
 class LineChannel(Channel):
     """Runs one line through the CLI, keeping its outcome instead of printing it."""
 
-    def __init__(self, invocation: Invocation, bank: Bank) -> None:
+    def __init__(self, invocation: Invocation, bank: Bank | Pipeline) -> None:
         super().__init__(invocation.stdout, invocation.stderr, lambda settings, ns: bank,
                          debug=invocation.debug)
         self.outcome: Outcome | None = None
@@ -210,20 +212,19 @@ def resolve(line: int, outcome: Outcome, invocation: Invocation) -> dict[str, An
     return {"line": line, "exit": outcome.exit, "result": payload}
 
 
-def run_line(invocation: Invocation, bank: Bank, parent: Any, words: list[str]) -> Outcome:
+def run_line(invocation: Invocation, bank: Bank, pipeline: Pipeline, parent: Any,
+             words: list[str]) -> Outcome:
     command = words[0]
     if command in REFUSED or command.startswith("-"):
         return Outcome(exit=2, error=InvalidInput(
             f"{command!r} cannot run inside batch (global options and the commands "
             f"{', '.join(sorted(REFUSED))} are not allowed)", "invalid-batch-line"))
-    channel = LineChannel(invocation, bank)
-    bank.deferred = command in PIPELINED
+    channel = LineChannel(invocation, pipeline if command in PIPELINED else bank)
     token = CHANNEL.set(channel)
     try:
         code = execute(words, parent=parent)
     finally:
         CHANNEL.reset(token)
-        bank.deferred = False
     if channel.outcome is None:  # e.g. --help: nothing to report but its exit code
         return Outcome(exit=code, error=InvalidInput("the line produced no result",
                                                      "invalid-batch-line") if code else None,
@@ -241,6 +242,7 @@ def split_words(text: str) -> list[str]:
 def run_batch(invocation: Invocation, source: BinaryIO) -> int:
     """Run every line; returns 0 if all did, else the first failing line's exit code."""
     bank = invocation.bank()
+    pipeline = bank.pipeline()
     parent = parent_context(invocation.settings)
     printer = Printer(invocation.renderer, invocation)
     reader = LineReader(read_lines(source))
@@ -248,7 +250,7 @@ def run_batch(invocation: Invocation, source: BinaryIO) -> int:
     try:
         while True:
             if not reader.ready():
-                bank.flush()  # the input stalls: let the lines already read run now
+                pipeline.flush()  # the input stalls: let the lines already read run now
             text = reader.next()
             if text is None:
                 break
@@ -267,14 +269,14 @@ def run_batch(invocation: Invocation, source: BinaryIO) -> int:
             if printer.closed_at is not None:
                 break  # no one can read the results: run no more lines
             if words[0] not in PIPELINED:
-                bank.flush()
+                pipeline.flush()
                 printer.drain()
-            printer.put(number, run_line(invocation, bank, parent, words))
+            printer.put(number, run_line(invocation, bank, pipeline, parent, words))
             queued += 1
             if queued % SEND_EVERY == 0:
-                bank.flush()
+                pipeline.flush()
     finally:
-        bank.flush()  # the printer may be waiting on a group: always send them
+        pipeline.flush()  # the printer may be waiting on a group: always send them
         code = printer.close()
     if printer.closed_at is not None:
         invocation.stderr.write(

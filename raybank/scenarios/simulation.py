@@ -23,7 +23,8 @@ from typing import Any
 
 import ray
 
-from raybank.service.bank import Bank, describe
+from raybank.routing.introspection import describe
+from raybank.service.bank import Bank
 from raybank.actors.coordinator import COORDINATOR_NAME
 from raybank.domain.errors import BankError, RuleViolation, StorageError
 from raybank.storage import Storage
@@ -86,7 +87,7 @@ class SimulationClient:
         return outcomes, self._kills
 
     def _kill_one(self) -> None:
-        victim = self._bank.live_actor(self._rng.choice(self._victims))
+        victim = self._bank.routing.live(self._rng.choice(self._victims))
         if victim is None:
             return
         info = describe(victim)
@@ -194,10 +195,10 @@ def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
             stored[name] = store.load(name)
         except StorageError:
             journals[name] = []  # damaged: counted as a failed check, not a crash
-        handle = bank.live_actor(name)
+        handle = bank.routing.live(name)
         live[name] = None
         if handle is not None:
-            live[name] = bank.call(name, "summary")["balance"]
+            live[name] = bank.balance(name)["balance"]
             info = describe(handle)
             restarts += info["restarts"]
             calls.update(ray.get(handle.process.remote())["calls"])

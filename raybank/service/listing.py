@@ -1,0 +1,83 @@
+"""`raybank accounts`: every account at one consistent cut, with the bank's total.
+
+The total never counts a transfer's money twice or not at all (docs/transfers.md, "A
+consistent total"): while the reads run, the coordinator lets no transfer leg run, and each
+account is read together with the legs of the unended transfers it has applied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from raybank.domain.errors import BankError, InfrastructureError
+from raybank.domain.transfer import InFlight, applied_legs, consistent_total
+from raybank.routing.introspection import INACTIVE
+from raybank.storage.transfer_log import TransferLog
+
+if TYPE_CHECKING:
+    from raybank.service.bank import Bank
+
+PAUSE_LEASE_S = 10.0  # how long a read may pause transfer legs (doubled on each redo)
+CUT_ATTEMPTS = 3
+Legs = dict[str, dict[str, list[str]]]
+
+
+def list_accounts(bank: Bank) -> dict[str, Any]:
+    """Every account with its actor, and their total at one consistent cut."""
+    log = TransferLog(bank.home, bank.namespace).path
+    if not log.exists():
+        rows, legs = read_accounts(bank, [])
+        # The log exists before any leg runs: still none, so no leg ran during the reads.
+        if not log.exists():
+            return with_total(rows, [], legs)
+    for attempt in range(CUT_ATTEMPTS):
+        token, in_flight = bank.coordinator_call("pause", PAUSE_LEASE_S * 2 ** attempt)
+        try:
+            rows, legs = read_accounts(bank, in_flight)
+        finally:
+            held = _resume(bank, token)
+        if held:
+            return with_total(rows, in_flight, legs)
+    raise InfrastructureError("the accounts could not all be read within a pause of the "
+                              "transfers; try again", "cut-timeout")
+
+
+def _resume(bank: Bank, token: str) -> bool:
+    """Let transfer legs run again; False if the pause may have ended before now."""
+    try:
+        return bank.coordinator_call("resume", token)
+    except BankError:
+        return False  # its lease ends it anyway; the read is redone or reported
+
+
+def read_accounts(bank: Bank, in_flight: list[InFlight]) -> tuple[list[dict[str, Any]], Legs]:
+    """Each account once, with which of its unended transfers' money legs it has applied:
+    live actors all at once (one call each), the others from storage."""
+    live = bank.routing.live_names()
+    names = bank.storage.names()
+    involved: dict[str, list[str]] = {}
+    for transfer in in_flight:
+        for name in (transfer.source, transfer.target):
+            involved.setdefault(name, []).append(transfer.transfer_id)
+    calls = {name: bank.routing.submit(name, "listing", involved.get(name, []))
+             for name in names if name in live}
+    rows, legs = [], {}
+    for name in names:
+        call = calls.get(name)
+        if call is None:
+            account = bank.storage.store_for(name).load(name)
+            rows.append({**account.summary(), "actor": dict(INACTIVE)})
+            legs[name] = applied_legs(account.applied, involved.get(name, []))
+            continue
+        answer = call.result()
+        rows.append({**answer["summary"], "actor": bank.routing.describe(call.handle),
+                     "calls": answer["process"]["calls"]})
+        legs[name] = answer["legs"]
+    return rows, legs
+
+
+def with_total(rows: list[dict[str, Any]], in_flight: list[InFlight], legs: Legs
+               ) -> dict[str, Any]:
+    """The `accounts` result: the rows, and their total with each transfer counted once."""
+    balances = {row["name"]: row["balance"] for row in rows}
+    return {"accounts": rows, "total": consistent_total(balances, in_flight, legs)}
