@@ -105,3 +105,101 @@ def test_malformed_records_are_rejected():
         Event.from_record({"seq": 1, "type": "teleport", "op_id": "x", "balance": "1", "at": ""})
     with pytest.raises(ValueError):
         Event.from_record({"seq": "1", "type": "deposit"})
+
+
+def event(seq: int, type_: str, amount: str | None, balance: str, op_id: str = "x",
+          **extra) -> Event:
+    return Event(seq=seq, op_id=op_id, type=type_, amount=None if amount is None else D(amount),
+                 balance=D(balance), at="2026-01-01T00:00:00+00:00", **extra)
+
+
+def held(amount: str = "30.00") -> Account:
+    """alice with 100.00 (minimum 20.00) and a hold of ``amount`` for transfer t1."""
+    account = opened()
+    account.apply(account.decide_hold("t1:hold", "t1", D(amount), "bob"))
+    return account
+
+
+LEG = {"transfer_id": "t1", "counterparty": "bob"}
+
+
+@pytest.mark.parametrize("start, bad", [
+    (lambda: Account(name="alice"), event(1, domain.CREATED, "5.00", "6.00",
+                                          min_balance=D("0.00"))),
+    (lambda: Account(name="alice"), event(1, domain.DEPOSIT, "5.00", "5.00")),
+    (opened, event(2, domain.CREATED, "5.00", "5.00", min_balance=D("0.00"))),
+    (opened, event(2, domain.DEPOSIT, "5.00", "106.00")),
+    (opened, event(2, domain.DEPOSIT, "0.00", "100.00")),
+    (opened, event(2, domain.DEPOSIT, "-5.00", "95.00")),
+    (opened, event(2, domain.WITHDRAWAL, "5.00", "105.00")),
+    (opened, event(2, domain.TRANSFER_IN, "5.00", "100.00", **LEG)),
+    (opened, event(2, domain.HOLD, "5.00", "95.00", **LEG)),
+    (opened, event(2, domain.TRANSFER_OUT, "5.00", "95.00", **LEG)),  # no hold to settle
+    (opened, event(2, domain.HOLD_RELEASED, "5.00", "100.00", **LEG)),  # no hold to release
+    (held, event(3, domain.TRANSFER_OUT, "30.00", "80.00", **LEG)),
+    (held, event(3, domain.TRANSFER_OUT, "20.00", "80.00", **LEG)),  # not the held amount
+    (held, event(3, domain.HOLD, "30.00", "100.00", **LEG)),  # the same transfer twice
+    (opened, event(2, domain.DEPOSIT, "5.00", "105.00", op_id="op-open")),  # op id twice
+])
+def test_replay_refuses_events_that_do_not_add_up(start, bad):
+    account = start()
+    before = to_snapshot(account)
+    with pytest.raises(StorageError) as raised:
+        account.apply(bad)
+    assert raised.value.code == "storage-corrupt"
+    assert to_snapshot(account) == before  # a refused event changes nothing
+
+
+def test_every_decided_event_passes_the_replay_checks():
+    account = Account(name="alice")
+    decisions = [
+        (Account.decide_open, ("op-open", D("100.00"), D("-20.00"))),
+        (Account.decide_deposit, ("d", D("1.00"))),
+        (Account.decide_withdrawal, ("w", D("2.00"))),
+        (Account.decide_hold, ("t1:hold", "t1", D("3.00"), "bob")),
+        (Account.decide_transfer_out, ("t1:out", "t1", D("3.00"), "bob")),
+        (Account.decide_hold, ("t2:hold", "t2", D("4.00"), "bob")),
+        (Account.decide_release, ("t2:release", "t2", D("4.00"), "bob")),
+        (Account.decide_transfer_in, ("t3:in", "t3", D("5.00"), "bob")),
+    ]
+    records = []
+    for decide, args in decisions:
+        decided = decide(account, *args)
+        account.apply(decided)  # what the actor does live
+        records.append(decided.to_record())
+    rebuilt = replay("alice", [Event.from_record(record) for record in records])
+    assert to_snapshot(rebuilt) == to_snapshot(account)
+
+
+GOOD = {"seq": 2, "op_id": "d1", "type": "deposit", "amount": "5.00", "balance": "105.00",
+        "at": "2026-01-01T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize("change", [
+    {"amount": "1e3"}, {"amount": "NaN"}, {"amount": "Infinity"}, {"amount": "5"},
+    {"amount": "5.0"}, {"amount": "5.000"}, {"amount": " 5.00"}, {"amount": 5},
+    {"amount": 5.0}, {"amount": None}, {"balance": "1E2"}, {"balance": "105.00\n"},
+    {"seq": True}, {"seq": 2.0}, {"seq": "2"}, {"seq": 0}, {"op_id": 7}, {"op_id": ""},
+    {"at": None}, {"type": "teleport"}, {"transfer_id": "t1"}, {"surprise": 1},
+])
+def test_stored_events_are_parsed_strictly(change):
+    assert Event.from_record(GOOD).amount == D("5.00")
+    with pytest.raises(ValueError):
+        Event.from_record({**GOOD, **change})
+
+
+def test_a_minimum_stored_as_negative_zero_by_older_versions_still_reads():
+    created = Event.from_record({"seq": 1, "op_id": "o", "type": "created", "amount": "0.00",
+                                 "balance": "0.00", "min_balance": "-0.00", "at": "t"})
+    assert str(created.min_balance) == "0.00"
+
+
+@pytest.mark.parametrize("change", [
+    {"balance": 1.5}, {"balance": "NaN"}, {"seq": True}, {"holds": {"t1": "1e2"}},
+    {"applied": {"d1": ["deposit", "5.00", 105, None, None]}}, {"name": 5},
+])
+def test_snapshots_are_parsed_strictly(change):
+    good = to_snapshot(opened())
+    assert from_snapshot(good).balance == D("100.00")
+    with pytest.raises(ValueError):
+        from_snapshot({**good, **change})

@@ -91,7 +91,9 @@ def test_verify_rebuilds_from_storage_and_reports_mismatches(raybank):
     store = Storage(raybank.home, raybank.namespace).store_for("hal")
     account = store.load("hal")
     event = account.decide_deposit("sneaky", Decimal("5.00"))
-    with open(store.folder("hal") / "journal.log", "ab") as journal:
+    path = store.folder("hal") / "journal.log"
+    with open(path, "r+b") as journal:  # where an append writes: into the zeroed space
+        journal.seek(len(path.read_bytes().rstrip(b"\0")))
         journal.write(frame(event.to_record()))
     result = raybank.json("verify", expect=1)
     assert result == {"ok": False, "checked": 2, "mismatches": [

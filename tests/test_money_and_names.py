@@ -60,3 +60,8 @@ def test_user_op_ids_cannot_look_like_transfer_legs():
     assert validate_op_id("retry-7") == "retry-7"
     with pytest.raises(InvalidInput):
         validate_op_id("t1:hold")
+
+
+@pytest.mark.parametrize("text", ["-0", "-0.0", "-0.00", "0", "-00.00"])
+def test_a_negative_zero_minimum_is_plain_zero(text):
+    assert format_money(parse_balance(text, what="minimum balance", allow_negative=True)) == "0.00"

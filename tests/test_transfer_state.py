@@ -118,8 +118,10 @@ def test_log_drops_a_torn_tail_but_reports_other_damage(tmp_path: Path):
     log.open()
     log.append(new())
     log.close()
-    with open(log.path, "ab") as handle:
-        handle.write(b"0000 {\"half")
+    data = log.path.read_bytes()
+    end = len(data.rstrip(b"\0"))
+    torn = b"0000 {\"half"  # a crash in the middle of the next append, right after the last
+    log.path.write_bytes(data[:end] + torn + data[end + len(torn):])
     reopened = TransferLog(tmp_path, "ns")
     assert reopened.open() == {"t1": new()}
     reopened.append(new().held())  # appends after the repaired end, not after the tear

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
-from raybank.domain.money import ZERO, format_money
+from raybank.domain.money import ZERO, format_money, parse_stored
 
 CREATED = "created"
 DEPOSIT = "deposit"
@@ -28,6 +28,12 @@ HOLD_RELEASED = "hold_released"
 TRANSFER_IN = "transfer_in"
 TRANSFER_OUT = "transfer_out"
 EVENT_TYPES = (CREATED, DEPOSIT, WITHDRAWAL, HOLD, HOLD_RELEASED, TRANSFER_IN, TRANSFER_OUT)
+LEG_TYPES = (HOLD, HOLD_RELEASED, TRANSFER_IN, TRANSFER_OUT)  # carry transfer id, counterparty
+EVENT_FIELDS = frozenset({"seq", "op_id", "type", "amount", "balance", "at", "min_balance",
+                          "transfer_id", "counterparty"})
+SNAPSHOT_FIELDS = frozenset({"name", "balance", "min_balance", "seq", "holds", "applied"})
+# How each event after the opening one moves the balance: by +amount, -amount or not at all.
+_SIGN = {DEPOSIT: 1, TRANSFER_IN: 1, WITHDRAWAL: -1, TRANSFER_OUT: -1, HOLD: 0, HOLD_RELEASED: 0}
 
 
 @dataclass(frozen=True)
@@ -64,27 +70,60 @@ class Event:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Event:
-        """Rebuild an event from storage, refusing anything that is not one."""
+        """Rebuild an event from storage, refusing anything ``to_record`` would not write."""
         try:
-            if record["type"] not in EVENT_TYPES or not isinstance(record["seq"], int):
-                raise ValueError(f"not an event: {record!r}")
+            _check_fields(record, EVENT_FIELDS)
+            type_ = record["type"]
+            if not isinstance(type_, str) or type_ not in EVENT_TYPES:
+                raise ValueError(f"unknown event type {type_!r}")
+            leg = type_ in LEG_TYPES
             return cls(
-                seq=record["seq"],
-                op_id=str(record["op_id"]),
-                type=record["type"],
-                amount=_money_or_none(record.get("amount")),
-                balance=Decimal(record["balance"]),
-                at=str(record["at"]),
-                min_balance=_money_or_none(record.get("min_balance")),
-                transfer_id=record.get("transfer_id"),
-                counterparty=record.get("counterparty"),
+                seq=_count(record["seq"], minimum=1),
+                op_id=_text(record["op_id"]),
+                type=type_,
+                amount=parse_stored(record["amount"]),
+                balance=parse_stored(record["balance"]),
+                at=_text(record["at"]),
+                min_balance=_only_if(type_ == CREATED, record, "min_balance", parse_stored),
+                transfer_id=_only_if(leg, record, "transfer_id", _text),
+                counterparty=_only_if(leg, record, "counterparty", _text),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as error:
             raise ValueError(f"malformed event record: {error}") from error
 
 
+def _check_fields(record: Any, allowed: frozenset[str]) -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f"not a record: {record!r}")
+    unknown = set(record) - allowed
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+
+
+def _count(value: Any, *, minimum: int) -> int:
+    """An integer from storage (JSON's ``true`` is not 1 here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"not a count of at least {minimum}: {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"not a non-empty string: {value!r}")
+    return value
+
+
+def _only_if(present: bool, record: dict[str, Any], key: str, parse: Any) -> Any:
+    """A field some event types must carry and the others must not."""
+    if present:
+        return parse(record[key])
+    if key in record:
+        raise ValueError(f"{key!r} does not belong in a {record['type']} event")
+    return None
+
+
 def _money_or_none(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
+    return None if value is None else parse_stored(value)
 
 
 def now_iso() -> str:
@@ -242,12 +281,13 @@ class Account:
 
     # -- the fold --------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        """Fold one event into the state. Storage calls this on replay, so it checks order."""
-        if event.seq != self.seq + 1:
-            raise StorageError(
-                f"event {event.seq} of {self.name!r} does not follow event {self.seq}",
-                "storage-corrupt",
-            )
+        """Fold one event into the state.
+
+        Storage calls this on replay, so it checks that the event follows the last one and
+        that its balance adds up; live, after a ``decide_*``, every check holds by
+        construction. A stored history that fails one is corrupt, and nothing is folded.
+        """
+        self._check_follows(event)
         if event.type == CREATED:
             self.min_balance = event.min_balance if event.min_balance is not None else ZERO
         elif event.type == HOLD:
@@ -257,6 +297,36 @@ class Account:
         self.balance = event.balance
         self.seq = event.seq
         self.applied[event.op_id] = applied_op_of(event)
+
+    def _check_follows(self, event: Event) -> None:
+        def corrupt(why: str) -> StorageError:
+            return StorageError(f"event {event.seq} of {self.name!r} {why}", "storage-corrupt")
+
+        if event.seq != self.seq + 1:
+            raise corrupt(f"does not follow event {self.seq}")
+        if (event.type == CREATED) != (event.seq == 1):
+            raise corrupt("is not the account's one opening event" if event.type == CREATED
+                          else "comes before the account was opened")
+        if event.op_id in self.applied:
+            raise corrupt(f"repeats op id {event.op_id!r}")
+        if event.amount is None:
+            raise corrupt("has no amount")
+        if event.type != CREATED and event.amount <= 0:
+            raise corrupt(f"moves {format_money(event.amount)}, not a positive amount")
+        expected = (event.amount if event.type == CREATED
+                    else self.balance + _SIGN[event.type] * event.amount)
+        if event.balance != expected:
+            raise corrupt(f"says balance {format_money(event.balance)} after "
+                          f"{format_money(self.balance)} and a {event.type} of "
+                          f"{format_money(event.amount)}")
+        if event.type in LEG_TYPES and event.transfer_id is None:
+            raise corrupt("has no transfer id")
+        if event.type == HOLD and event.transfer_id in self.holds:
+            raise corrupt(f"holds money for transfer {event.transfer_id!r} twice")
+        if (event.type in (HOLD_RELEASED, TRANSFER_OUT)
+                and self.holds.get(event.transfer_id or "") != event.amount):
+            raise corrupt(f"settles or releases a hold of {format_money(event.amount)} for "
+                          f"transfer {event.transfer_id!r} that the account does not have")
 
 
 def applied_op_of(event: Event) -> AppliedOp:
@@ -300,19 +370,25 @@ def to_snapshot(account: Account) -> dict[str, Any]:
 def from_snapshot(data: dict[str, Any]) -> Account:
     """Rebuild an account from ``to_snapshot`` data; ValueError if it is not such data."""
     try:
-        applied = {
-            op_id: AppliedOp(type=t, amount=_money_or_none(a), balance=Decimal(b),
-                             counterparty=c, min_balance=_money_or_none(m))
-            for op_id, (t, a, b, c, m) in data["applied"].items()
-        }
+        _check_fields(data, SNAPSHOT_FIELDS)
+        applied = {}
+        for op_id, (type_, amount, balance, counterparty, minimum) in data["applied"].items():
+            if type_ not in EVENT_TYPES or not (counterparty is None
+                                                or isinstance(counterparty, str)):
+                raise ValueError(f"malformed applied op {op_id!r}")
+            applied[_text(op_id)] = AppliedOp(
+                type=type_, amount=_money_or_none(amount), balance=parse_stored(balance),
+                counterparty=counterparty, min_balance=_money_or_none(minimum))
+        holds = {_text(tid): parse_stored(amount) for tid, amount in data["holds"].items()}
+        if any(amount <= 0 for amount in holds.values()):
+            raise ValueError("a hold that is not positive")
         return Account(
-            name=str(data["name"]),
-            balance=Decimal(data["balance"]),
-            min_balance=Decimal(data["min_balance"]),
-            seq=int(data["seq"]),
-            holds={str(k): Decimal(v) for k, v in data["holds"].items()},
+            name=_text(data["name"]),
+            balance=parse_stored(data["balance"]),
+            min_balance=parse_stored(data["min_balance"]),
+            seq=_count(data["seq"], minimum=0),
+            holds=holds,
             applied=applied,
         )
-    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
         raise ValueError(f"malformed snapshot: {error}") from error
-

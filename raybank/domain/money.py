@@ -17,6 +17,9 @@ ZERO = Decimal("0.00")
 # Plain decimal notation only: no exponent, sign, grouping or special values.
 _AMOUNT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
 _SIGNED_AMOUNT = re.compile(r"-?[0-9]{1,13}(\.[0-9]{1,2})?")
+# What format_money writes, and so the only money storage accepts: exactly 2 fraction
+# digits, no leading zeros, at most 28 digits (Decimal's default precision: sums stay exact).
+_STORED = re.compile(r"-?(0|[1-9][0-9]{0,25})\.[0-9]{2}")
 
 
 def parse_amount(text: str) -> Decimal:
@@ -46,7 +49,18 @@ def parse_balance(text: str, *, what: str = "balance", allow_negative: bool = Fa
     value = Decimal(text).quantize(CENT)
     if abs(value) > MAX_AMOUNT:
         raise InvalidInput(f"invalid {what} {text!r}: at most {MAX_AMOUNT}", "invalid-amount")
-    return value
+    return value if value else ZERO  # "-0" is zero, never a stored "-0.00"
+
+
+def parse_stored(value: object) -> Decimal:
+    """Parse money read back from storage; ValueError unless it is what format_money writes.
+
+    A "-0.00" written by older versions reads as zero.
+    """
+    if not isinstance(value, str) or not _STORED.fullmatch(value):
+        raise ValueError(f"not a stored money value: {value!r}")
+    amount = Decimal(value)
+    return amount if amount else ZERO
 
 
 def format_money(value: Decimal) -> str:

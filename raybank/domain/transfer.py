@@ -21,7 +21,7 @@ from typing import Any
 
 from raybank.domain.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
                             RuleViolation)
-from raybank.domain.money import ZERO, format_money
+from raybank.domain.money import ZERO, format_money, parse_stored
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
 ABORTING, ABORTED = "aborting", "aborted"
@@ -158,17 +158,27 @@ class TransferRecord:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TransferRecord:
+        """Rebuild a record from the log, refusing anything ``to_record`` would not write."""
+        def stored_side(value: Any) -> dict[str, Any] | None:
+            if value is None:
+                return None
+            return side({"name": value["name"], "balance": parse_stored(value["balance"]),
+                         "min_balance": parse_stored(value["min_balance"])})
+
         try:
             if record["state"] not in STATES:
                 raise ValueError(f"unknown state {record['state']!r}")
+            ids = [record[key] for key in ("transfer_id", "source", "target", "request")]
+            if not all(isinstance(text, str) and text for text in ids):
+                raise ValueError(f"ids are not strings: {ids!r}")
+            amount = parse_stored(record["amount"])
+            if amount <= 0 or not (record["error"] is None or isinstance(record["error"], dict)):
+                raise ValueError(f"bad amount or error: {record!r}")
             return cls(
-                transfer_id=str(record["transfer_id"]), source=str(record["source"]),
-                target=str(record["target"]), amount=Decimal(record["amount"]),
-                state=record["state"], request=str(record["request"]), error=record["error"],
-                source_after=None if record["source_after"] is None
-                else side(record["source_after"]),
-                target_after=None if record["target_after"] is None
-                else side(record["target_after"]),
+                transfer_id=ids[0], source=ids[1], target=ids[2], amount=amount,
+                state=record["state"], request=ids[3], error=record["error"],
+                source_after=stored_side(record["source_after"]),
+                target_after=stored_side(record["target_after"]),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as error:
             raise ValueError(f"malformed transfer record: {error}") from error

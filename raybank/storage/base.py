@@ -17,7 +17,7 @@ from pathlib import Path
 
 from raybank.domain.account import Account, Event
 from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
-from raybank.storage.files import contained, fsync_dir, private_dir
+from raybank.storage.files import contained, durable_dir, fsync_dir, private_dir
 
 
 def folder_name(name: str) -> str:
@@ -44,7 +44,8 @@ class AccountStore(ABC):
     marker: str  # the file inside an account folder that says this store owns it
 
     def __init__(self, root: Path) -> None:
-        self.root = private_dir(root)
+        self.root = durable_dir(root)
+        self._refused: dict[str, str] = {}  # account -> why this process no longer trusts it
 
     # -- layout ----------------------------------------------------------------------------
     def folder(self, name: str) -> Path:
@@ -58,23 +59,42 @@ class AccountStore(ABC):
 
     def create(self, account: Account, event: Event) -> None:
         """Write an account's first event and publish its folder in one atomic rename."""
+        folder = self.folder(account.name)
         staging = self.root / f".new-{folder_name(account.name)}-{secrets.token_hex(4)}"
         try:
             private_dir(staging)
             self._write_initial(staging, account, event)
             fsync_dir(staging)
-            os.rename(staging, self.folder(account.name))
-            fsync_dir(self.root)
-        except OSError as error:
+            os.rename(staging, folder)
+        except (OSError, StorageError) as error:
             shutil.rmtree(staging, ignore_errors=True)
             if self.exists(account.name):
                 raise RuleViolation(f"account {account.name!r} already exists",
                                     "account-exists") from error
-            raise StorageError(f"cannot create {self.folder(account.name)}: {error}",
-                               "storage-unwritable") from error
+            why = error.strerror if isinstance(error, OSError) else str(error)
+            raise StorageError(f"cannot create {folder}: {why}", "storage-unwritable",
+                               not_applied=True) from error
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        try:
+            fsync_dir(self.root)
+        except OSError as error:  # the account exists now, but a crash may still undo it
+            raise self.refuse_until_restart(account.name, StorageError(
+                f"cannot sync {self.root} after creating {folder}: {error.strerror}; the "
+                "account may or may not survive a crash", "storage-unwritable")) from error
+
+    def refuse_until_restart(self, name: str, error: StorageError) -> StorageError:
+        """Stop trusting ``name`` in this process after ``error``; returns it, to be raised."""
+        self._refused[name] = error.message
+        return error
+
+    def check_usable(self, name: str) -> None:
+        """Refuse an account whose earlier write failed in a way this process cannot undo."""
+        why = self._refused.get(name)
+        if why is not None:
+            raise StorageError(f"account {name!r} is refused until this process restarts: "
+                               f"an earlier write failed ({why})", "storage-unwritable")
 
     def delete(self, name: str) -> None:
         """Remove an account's folder (the simulator and the demo clean up with it)."""

@@ -39,6 +39,20 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def durable_dir(path: Path) -> Path:
+    """``private_dir``, then sync the parent of every folder it had to create, so that a
+    crash cannot lose the folder that files are about to be published in."""
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]
+    private_dir(path)
+    try:
+        for folder in reversed(created):
+            fsync_dir(folder.parent)
+    except OSError as error:
+        raise StorageError(f"cannot sync data folder {path}: {error.strerror}",
+                           "storage-unwritable") from error
+    return path
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in ``path`` survive a crash."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -48,21 +62,78 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new, never half."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    """Write every byte of ``data`` at ``offset`` (or at the file position).
+
+    A write may take fewer bytes than it was given (a full disk, a signal, a file size
+    limit): the rest is written again until the kernel takes it or reports why not. A write
+    that takes nothing without an error counts as a full disk, never as a reason to loop.
+    """
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+        if offset is not None:
+            offset += written
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write a new private file and sync it (its folder is the caller's to sync)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new, never half.
+
+    A failure before the rename leaves the old file and says the write was not applied; a
+    failure to sync the folder after it cannot say which of the two a crash would leave.
+    """
+    tmp = _temporary(path)
+    try:
+        _write_new(tmp, data)
         os.replace(tmp, path)
-        fsync_dir(path.parent)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {error.strerror}", "storage-unwritable") from error
+        raise StorageError(f"cannot write {path}: {error.strerror}", "storage-unwritable",
+                           not_applied=True) from error
+    try:
+        fsync_dir(path.parent)
+    except OSError as error:
+        raise StorageError(f"cannot sync the folder of {path} after replacing it: "
+                           f"{error.strerror}", "storage-unwritable") from error
+
+
+def create_once(path: Path, data: bytes) -> None:
+    """Create ``path`` holding ``data`` unless it exists: never half-written, never replaced.
+
+    The data is written to a temporary file first and then linked to ``path``; the link
+    fails if ``path`` exists, so of two racing first uses one wins and the other keeps the
+    winner's file. Either way the folder is synced before the caller relies on the file.
+    """
+    tmp = _temporary(path)
+    try:
+        _write_new(tmp, data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # someone else created it first: theirs is the one
+        fsync_dir(path.parent)
+    except OSError as error:
+        raise StorageError(f"cannot create {path}: {error.strerror}",
+                           "storage-unwritable") from error
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_bytes(path: Path) -> bytes:

@@ -1,25 +1,42 @@
-"""Checksummed records: one JSON object a line, behind its CRC-32.
+"""Checksummed records: one JSON object a line, behind its CRC-32, followed by zeroed space.
 
-A line is ``<crc32 as 8 hex digits> <json>\\n``. Appends write the whole line and fsync
-before the change is acknowledged, so the only legitimate damage is a final line cut short
-by a crash (no newline): that "torn tail" was never acknowledged and is dropped. Any other
-bad line, including a complete final line whose checksum fails, is reported as corruption:
-raybank never guesses which acknowledged record bit rot may have eaten.
+A line is ``<crc32 as 8 hex digits> <json>\\n``; records never contain a zero byte. A file
+of records always ends in zeroed, preallocated space (at least one zero byte), so a file
+cut anywhere inside its records is seen as truncated instead of read as a shorter history.
+
+Appends write the whole line and sync before the change is acknowledged, so the only
+legitimate damage is a final line cut short by a crash (no newline before the zeros): that
+"torn tail" was never acknowledged and is dropped. Any other bad line is corruption,
+including a complete final line whose checksum fails and a final record that is whole but
+for its newline (a flipped byte, not a torn write): raybank never guesses which
+acknowledged record bit rot may have eaten.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from raybank.domain.errors import StorageError
+
+_CHECKSUM = re.compile(rb"[0-9a-f]{8}")
 
 
 def frame(record: dict[str, Any]) -> bytes:
     payload = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return b"%08x " % zlib.crc32(payload) + payload + b"\n"
+
+
+def checksum(line: bytes) -> int:
+    """The CRC-32 a framed line carries (the one a snapshot names its record by)."""
+    return int(line[:8], 16)
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a value raybank writes")
 
 
 def unframe(line: bytes, path: Path, position: int) -> dict[str, Any]:
@@ -29,20 +46,53 @@ def unframe(line: bytes, path: Path, position: int) -> dict[str, Any]:
 
     if len(line) < 10 or line[8:9] != b" ":
         raise corrupt("not a framed record")
-    try:
-        expected = int(line[:8], 16)
-    except ValueError as error:
-        raise corrupt("bad checksum field") from error
+    if not _CHECKSUM.fullmatch(line[:8]):
+        raise corrupt("bad checksum field")
     payload = line[9:]
-    if zlib.crc32(payload) != expected:
+    if zlib.crc32(payload) != checksum(line):
         raise corrupt("checksum mismatch")
     try:
-        record = json.loads(payload)
+        record = json.loads(payload, parse_constant=_refuse_constant)
     except ValueError as error:
         raise corrupt("record is not JSON") from error
     if not isinstance(record, dict):
         raise corrupt("record is not an object")
     return record
+
+
+def _is_record(line: bytes, path: Path) -> bool:
+    try:
+        unframe(line, path, 0)
+    except StorageError:
+        return False
+    return True
+
+
+def check_not_truncated(data: bytes, path: Path) -> None:
+    """Refuse a file of records that does not end in zeroed space: it was cut short."""
+    if data.endswith(b"\0"):
+        return
+    hint = ""
+    if data.count(b"\n") == 1 and data.endswith(b"\n") and _is_record(data[:-1], path):
+        hint = ("; if an older raybank wrote it (it holds one record and no zeroed space, as "
+                "older versions left a new account), append one zero byte to it: see "
+                "docs/storage.md")
+    raise StorageError(f"{path} is truncated: it does not end in zeroed space{hint}",
+                       "storage-corrupt")
+
+
+def record_ending_at(data: bytes, end: int, path: Path) -> tuple[dict[str, Any], int]:
+    """The record whose line ends just before byte ``end``, and its checksum.
+
+    ValueError if no whole record ends there (the caller says what expected one).
+    """
+    if not 0 < end <= len(data) or data[end - 1:end] != b"\n":
+        raise ValueError(f"no record ends at byte {end} of {len(data)}")
+    start = data.rfind(b"\n", 0, end - 1) + 1
+    try:
+        return unframe(data[start:end - 1], path, start), checksum(data[start:end - 1])
+    except StorageError as error:
+        raise ValueError(str(error)) from error
 
 
 def read_records(data: bytes, path: Path, start: int = 0) -> tuple[list[dict[str, Any]], int, bool]:
@@ -64,4 +114,9 @@ def read_records(data: bytes, path: Path, start: int = 0) -> tuple[list[dict[str
         # A complete line after the stopping point means records were lost in the middle.
         raise StorageError(f"{path} is corrupt at byte {position}: damaged record",
                            "storage-corrupt")
+    fragment = rest.split(b"\0", 1)[0]
+    if fragment and (_is_record(fragment, path) or _is_record(fragment[:-1], path)):
+        # A torn write stops short of the newline; a whole record without it is damage.
+        raise StorageError(f"{path} is corrupt at byte {position}: the last record lost its "
+                           "newline", "storage-corrupt")
     return records, position, bool(rest.strip(b"\0"))

@@ -23,16 +23,21 @@ import cloudpickle
 from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
 from raybank.domain.errors import StorageError
 from raybank.storage.base import AccountStore
-from raybank.storage.files import PRIVATE_FILE, read_bytes, write_atomically
+from raybank.storage.files import PRIVATE_FILE, create_once, read_bytes, write_atomically
 
 MAGIC = b"raybank-state-v1\n"
 KEY_BYTES = 32
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The per-home signing key; created once, readable by this user only."""
+    """The per-home signing key; created once, readable by this user only.
+
+    Two first uses at once (two actors starting) must agree on one key, or each would
+    refuse the other's files: the key is published by a link that fails if one exists,
+    and everyone then reads the key on disk.
+    """
     if not path.exists():
-        write_atomically(path, secrets.token_bytes(KEY_BYTES))
+        create_once(path, secrets.token_bytes(KEY_BYTES))
     key = read_bytes(path)
     if len(key) != KEY_BYTES:
         raise StorageError(f"signing key {path} is damaged", "storage-corrupt")
@@ -66,14 +71,23 @@ class PickledStateStore(AccountStore):
         if event.seq == 1:
             self.create(account, event)
             return
+        self.check_usable(account.name)
         events = self._events.get(account.name)
         if events is None:
             events = self.events(account.name)
         events = [*events, event]
-        write_atomically(self.folder(account.name) / self.marker, self._seal(account, events))
+        try:
+            write_atomically(self.folder(account.name) / self.marker,
+                             self._seal(account, events))
+        except StorageError as error:
+            self._events.pop(account.name, None)
+            if error.may_have_applied:  # replaced, but the rename may not survive a crash
+                self.refuse_until_restart(account.name, error)
+            raise
         self._events[account.name] = events
 
     def _open(self, name: str) -> tuple[Account, list[Event]]:
+        self.check_usable(name)
         path = self.folder(name) / self.marker
         if not path.is_file():
             raise self.missing(name)

@@ -1,23 +1,24 @@
 """The coordinator's transfer log: every state a transfer reaches, appended and fsync'd.
 
 One file per namespace, ``<home>/namespaces/<hex ns>/transfers/transfers.log``, framed like
-an account journal (CRC-32 + JSON a line). A record is written and synced (by the journal's
-``JournalWriter``) before the coordinator takes the step it announces, so the newest record
-of each transfer is where recovery resumes. Only a final line torn by a crash (never
-acknowledged) is dropped.
+an account journal (CRC-32 + JSON a line, then zeroed space). A record is written and
+synced (by the journal's ``JournalWriter``) before the coordinator takes the step it
+announces, so the newest record of each transfer is where recovery resumes. Only a final
+line torn by a crash (never acknowledged) is dropped; a log cut inside its records is
+truncated. A log is created as a page of zeros, so it is never empty; an empty log (older
+versions created one before their first transfer) holds nothing to lose and is accepted.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 from raybank.domain.errors import StorageError
 from raybank.storage.base import folder_name
-from raybank.storage.files import PRIVATE_FILE, fsync_dir, private_dir, read_bytes
-from raybank.storage.framing import frame, read_records
-from raybank.storage.journal import JournalWriter
+from raybank.storage.files import create_once, durable_dir, read_bytes
+from raybank.storage.framing import check_not_truncated, frame, read_records
+from raybank.storage.journal import PAGE_BYTES, JournalWriter
 from raybank.domain.transfer import TransferRecord
 
 LOG_NAME = "transfers.log"
@@ -31,25 +32,28 @@ class TransferLog:
         self.path = self.folder / LOG_NAME
         self._writer: JournalWriter | None = None
         self._write_lock = threading.Lock()
+        self._refused: StorageError | None = None  # a write this process could not undo
 
     def open(self) -> dict[str, TransferRecord]:
         """Take the log for writing and return the newest record of every transfer."""
-        private_dir(self.folder)
-        try:
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
-            fsync_dir(self.folder)
-        except OSError as error:
-            raise StorageError(f"cannot open {self.path}: {error.strerror}",
-                               "storage-unwritable") from error
+        if self._refused is not None:
+            raise StorageError(f"{self.path} is refused until this process restarts: "
+                               f"{self._refused}", "storage-unwritable")
+        durable_dir(self.folder)
+        if not self.path.exists():
+            create_once(self.path, bytes(PAGE_BYTES))
         writer = JournalWriter(self.path)  # a dying predecessor may hold it for a moment
         try:
             data = read_bytes(self.path)
+            if data:
+                check_not_truncated(data, self.path)
             records, end, torn = read_records(data, self.path)
             if torn:
                 writer.wipe(end, len(data[end:].rstrip(b"\0")))
-            writer.end = end
+            writer.start_at(end)
             latest = self._latest(records)
         except BaseException:
+            self._refused = writer.broken  # set if even repairing the torn tail failed
             writer.close()
             raise
         self._writer = writer
@@ -73,12 +77,12 @@ class TransferLog:
         with self._write_lock:
             try:
                 self._writer.append(frame(record.to_record()))
-            except OSError as error:
-                # A half-written line must not be followed by more: refuse further appends
-                # until a restart reopens the log and drops the torn tail.
+            except StorageError:
+                # Erased (not applied) or not: refuse further appends until the log is
+                # reopened, and for good in this process if the writer could not erase it.
+                self._refused = self._writer.broken
                 self.close()
-                raise StorageError(f"cannot append to {self.path}: {error.strerror}",
-                                   "storage-unwritable") from error
+                raise
 
     def close(self) -> None:
         if self._writer is not None:
