@@ -9,90 +9,12 @@ accounts or data.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-CLI_TIMEOUT_S = 240
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-@dataclass
-class Raybank:
-    """Runs the real `raybank` command with one home and namespace."""
-
-    home: Path
-    namespace: str
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
-        env.update(RAYBANK_HOME=str(self.home), RAYBANK_NAMESPACE=self.namespace,
-                   **self.extra_env)
-        return env
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "raybank", *args]
-
-    def __call__(self, *args: str, input: str | None = None, timeout: float = CLI_TIMEOUT_S
-                 ) -> Result:
-        done = subprocess.run(self.command(*args), env=self.env, capture_output=True,
-                              text=True, input=input, timeout=timeout)
-        return Result(done.returncode, done.stdout, done.stderr)
-
-    def json(self, *args: str, expect: int = 0) -> Any:
-        """Run with --json, check the exit code, and return the one JSON object."""
-        result = self(*args, "--json")
-        assert result.code == expect, (result.code, result.stdout, result.stderr[-2000:])
-        return result.json
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-
-
-def wait_all(processes: list[subprocess.Popen[str]], timeout: float = CLI_TIMEOUT_S
-             ) -> list[Result]:
-    """Wait for processes started with ``Raybank.popen``, closing their pipes."""
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=timeout)
-        results.append(Result(process.returncode, stdout, stderr))
-    return results
-
-
-def start_cluster(home: Path) -> Raybank:
-    bank = Raybank(home=home, namespace="raybank")
-    up = bank.json("up")
-    assert up["started"] is True
-    return bank
-
-
-def stop_cluster(bank: Raybank) -> None:
-    result = bank("down", "--json")
-    assert result.code == 0, result.stderr[-2000:]
+from tests.support.cli import Raybank, attached_bank, start_cluster, stop_cluster
 
 
 @pytest.fixture(scope="session")
@@ -103,43 +25,6 @@ def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rayban
         yield bank
     finally:
         stop_cluster(bank)
-
-
-GATEWAY_WAIT_S = 60.0
-
-
-def gateway_pid(home: Path, other_than: int | None = None) -> int:
-    """Wait until the home's gateway answers on its socket (a new one if ``other_than``)."""
-    from raybank.gateway import wire
-
-    deadline = time.monotonic() + GATEWAY_WAIT_S
-    while True:
-        try:
-            with wire.connect(wire.socket_path(home), timeout=1.0) as sock:
-                pid = wire.peer(sock)[0]
-            if pid != other_than:
-                return pid
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "no gateway answered"
-        time.sleep(0.05)
-
-
-def attached_bank(session_cluster: Raybank, tmp_path: Path, path: str) -> Raybank:
-    """A fresh home and namespace on the session's cluster, reached as a Ray driver
-    (RAYBANK_NO_GATEWAY=1) or through the home's gateway, which it then waits for."""
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    for name in ("cluster.json", "cluster.token"):
-        shutil.copy2(session_cluster.home / name, home / name)
-    namespace = f"test-{uuid.uuid4().hex[:12]}"
-    if path == "driver":
-        return Raybank(home=home, namespace=namespace, extra_env={"RAYBANK_NO_GATEWAY": "1"})
-    bank = Raybank(home=home, namespace=namespace, extra_env={"RAYBANK_NO_GATEWAY": ""})
-    # Any command that attaches as a driver starts the home's gateway.
-    assert bank("balance", "no-such-account", "--json").code == 3
-    gateway_pid(home)
-    return bank
 
 
 @pytest.fixture(params=["driver", "gateway"])

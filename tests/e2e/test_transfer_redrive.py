@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Raybank
-from tests.test_transfers_cli import coordinator, legs
+from tests.support.cli import Raybank
+from tests.e2e.test_transfers_cli import coordinator, legs
 
 pytestmark = pytest.mark.ray
 

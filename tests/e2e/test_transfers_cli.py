@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from raybank.domain.transfer import FAULTS_ENABLED, FAULTS_ENV
-from tests.conftest import Raybank, wait_all
+from tests.support.cli import Raybank, wait_all
 
 pytestmark = pytest.mark.ray
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import wait_all
+from tests.support.cli import wait_all
 
 pytestmark = pytest.mark.ray
 

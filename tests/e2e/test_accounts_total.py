@@ -10,8 +10,8 @@ import pytest
 
 from raybank.testing.faults import arm
 from raybank.cli.render import Renderer
-from tests.conftest import wait_all
-from tests.test_transfer_redrive import wait_for
+from tests.support.cli import wait_all
+from tests.e2e.test_transfer_redrive import wait_for
 
 
 def rows(listing: dict) -> dict[str, dict]:

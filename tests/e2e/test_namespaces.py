@@ -11,7 +11,7 @@ from raybank.scenarios.demo import DEMO_PREFIX
 from raybank.domain.errors import InvalidInput
 from raybank.domain.names import new_op_id, validate_namespace
 from raybank.scenarios.workload import SIMULATION_PREFIX
-from tests.conftest import Raybank
+from tests.support.cli import Raybank
 
 BAD = ["[/x]", "", "a" * 65, "a" * 200, "../up", ".hidden", "-x", "a b", "a/b", "é"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from raybank.cluster.embedded import ClusterRecord, Home, _stop_session
-from tests.conftest import Raybank
+from tests.support.cli import Raybank
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from raybank.testing.faults import arm
-from tests.conftest import Raybank
+from tests.support.cli import Raybank
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 

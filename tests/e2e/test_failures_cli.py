@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from raybank.testing.faults import arm
-from tests.conftest import gateway_pid
-from tests.test_gateway import THIN_PROBE
+from tests.support.cli import gateway_pid
+from tests.e2e.test_gateway import THIN_PROBE
 
 pytestmark = pytest.mark.ray
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Raybank
+from tests.support.cli import Raybank
 
 
 def local(home: Path) -> Raybank:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import Raybank, gateway_pid
+from tests.support.cli import Raybank, gateway_pid
 
 pytestmark = pytest.mark.ray
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Raybank, start_cluster, stop_cluster
+from tests.support.cli import Raybank, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.ray
 
