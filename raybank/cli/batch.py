@@ -1,10 +1,11 @@
 """`raybank batch`: many command lines over one connection, pipelined where that is safe.
 
-Each line is run by the same Typer app as the command line (cli.execute with a Channel per
-line), so there is one parser and one implementation of every command. What batch adds is
-scheduling:
+Each line is run by the same Typer app as the command line (runner.execute, under the batch
+command's own group, with a Channel per line), so there is one parser and one implementation
+of every command. What batch adds is scheduling (raybank.cli.catalog says which commands
+pipeline, and which batch refuses):
 
-- Commands in PIPELINED make exactly one call to one account's actor. They run against the
+- Pipelined commands make exactly one call to one account's actor. They run against the
   bank's explicit pipeline (service.pipeline) instead of the bank itself: their call is
   queued in that account's group, and every SEND_EVERY lines each group goes to its
   actor as one `apply_many`: the actor runs the group in order and makes it durable with
@@ -34,17 +35,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from raybank.cli.app import CHANNEL, Channel, execute, internal_error, parent_context
+from raybank.cli.catalog import PIPELINED, REFUSED_IN_BATCH
+from raybank.cli.runner import CHANNEL, Channel, execute, internal_error
 from raybank.domain.errors import BankError, InfrastructureError, InvalidInput, error_object
 
 if TYPE_CHECKING:
+    from raybank.cli.render import Renderer
+    from raybank.cli.runner import Invocation
     from raybank.service.bank import Bank
     from raybank.service.pipeline import Pipeline
-    from raybank.cli.app import Invocation
-    from raybank.cli.render import Renderer
 
-PIPELINED = frozenset({"create", "deposit", "withdraw", "balance"})
-REFUSED = frozenset({"batch", "up", "down", "demo", "simulate"})
 IN_FLIGHT = 4096  # lines read but not yet printed: bounds memory, not order
 SEND_EVERY = 200  # queued lines after which the account groups are sent
 READ_AHEAD = 1024  # lines read but not yet run
@@ -126,7 +126,7 @@ class Outcome:
     exit: int = 0
     error: BankError | None = None
     op_id: str | None = None  # of a mutating line, for an error that comes later
-    transfer: bool = False
+    transfer_id: str | None = None
 
 
 class LineChannel(Channel):
@@ -140,7 +140,7 @@ class LineChannel(Channel):
     def result(self, invocation: Invocation, view: str, payload: Any, code: int) -> None:
         # A deferred result may still fail: keep the op id its error must name.
         self.outcome = Outcome(payload=payload, exit=code, op_id=invocation.op_id,
-                               transfer=view == "transfer")
+                               transfer_id=invocation.transfer_id)
 
     def error(self, invocation: Invocation, error: BankError) -> None:
         self.outcome = Outcome(exit=error.exit_code, error=error)  # run() named the op id
@@ -205,8 +205,7 @@ def resolve(line: int, outcome: Outcome, invocation: Invocation) -> dict[str, An
             error = internal_error(failed, invocation.debug, invocation.stderr)
         if error is not None and outcome.op_id is not None:
             # One error may answer a whole group (no such account): each line names its own.
-            error = copy.copy(error).about(outcome.op_id,
-                                           outcome.op_id if outcome.transfer else None)
+            error = copy.copy(error).about(outcome.op_id, outcome.transfer_id)
     if error is not None:
         return {"line": line, "exit": error.exit_code, "error": error_object(error)}
     return {"line": line, "exit": outcome.exit, "result": payload}
@@ -215,14 +214,14 @@ def resolve(line: int, outcome: Outcome, invocation: Invocation) -> dict[str, An
 def run_line(invocation: Invocation, bank: Bank, pipeline: Pipeline, parent: Any,
              words: list[str]) -> Outcome:
     command = words[0]
-    if command in REFUSED or command.startswith("-"):
+    if command in REFUSED_IN_BATCH or command.startswith("-"):
         return Outcome(exit=2, error=InvalidInput(
             f"{command!r} cannot run inside batch (global options and the commands "
-            f"{', '.join(sorted(REFUSED))} are not allowed)", "invalid-batch-line"))
+            f"{', '.join(sorted(REFUSED_IN_BATCH))} are not allowed)", "invalid-batch-line"))
     channel = LineChannel(invocation, pipeline if command in PIPELINED else bank)
     token = CHANNEL.set(channel)
     try:
-        code = execute(words, parent=parent)
+        code = execute(parent.command, words, parent=parent)
     finally:
         CHANNEL.reset(token)
     if channel.outcome is None:  # e.g. --help: nothing to report but its exit code
@@ -239,11 +238,11 @@ def split_words(text: str) -> list[str]:
     return text.partition("#")[0].split()  # the same words, without shlex's per-char cost
 
 
-def run_batch(invocation: Invocation, source: BinaryIO) -> int:
-    """Run every line; returns 0 if all did, else the first failing line's exit code."""
+def run_batch(invocation: Invocation, source: BinaryIO, parent: Any) -> int:
+    """Run every line under ``parent`` (runner.parent_context: the command group and its
+    settings); returns 0 if all did, else the first failing line's exit code."""
     bank = invocation.bank()
     pipeline = bank.pipeline()
-    parent = parent_context(invocation.settings)
     printer = Printer(invocation.renderer, invocation)
     reader = LineReader(read_lines(source))
     queued = number = 0

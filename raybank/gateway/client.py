@@ -3,8 +3,9 @@
 A command run here pays for importing Ray, Typer and Rich and for attaching to the cluster
 (about 0.4 s and more). The embedded cluster's gateway already holds all of that, so when
 it answers on its socket in RAYBANK_HOME, this process only forwards the words it was
-given and prints what comes back. It imports nothing but the standard library until it
-knows the gateway cannot answer: then the normal in-process CLI (a Ray driver) runs.
+given and prints what comes back. It imports nothing but the standard library (and the
+command catalog, itself standard library only) until it knows the gateway cannot answer:
+then the normal in-process CLI (a Ray driver) runs, and starts the gateway for next time.
 
 The local path is always used for --help, for commands that manage the cluster or run long
 (up, down, demo, batch, simulate), with --address or RAY_ADDRESS (the gateway serves only
@@ -18,16 +19,9 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from raybank.cli.catalog import COMMANDS, GATEWAY_COMMANDS, MUTATING, TAKES_OP_ID
 from raybank.gateway import wire
 
-GATEWAY_COMMANDS = frozenset({
-    "create", "deposit", "withdraw", "balance", "accounts", "kill", "history", "verify",
-    "status", "transfer",
-})
-# Commands that may have changed something once the request left: never silently rerun.
-_MUTATING = frozenset({"create", "deposit", "withdraw", "kill", "transfer"})
-# ...and those among them that an op id makes safe to repeat.
-_TAKES_OP_ID = frozenset({"create", "deposit", "withdraw", "transfer"})
 _VALUE_OPTIONS = {"--home": "home", "--namespace": "namespace", "--address": "address"}
 _TERMINAL_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",
                  "TTY_COMPATIBLE", "TTY_INTERACTIVE")
@@ -38,11 +32,20 @@ REPLY_TIMEOUT_S = 600.0
 def main() -> None:
     code = via_gateway(sys.argv[1:])
     if code is None:
-        from raybank.cli.app import main as run_here
+        from raybank.cli.main import main as run_here
 
-        run_here()
+        run_here(after_attach=[start_gateway])
     else:
         sys.exit(code)
+
+
+def start_gateway(home: Path) -> None:
+    """Run after this process attached to the embedded cluster as a driver: make sure the
+    home's gateway runs, so that the next command need not import Ray."""
+    if not os.environ.get("RAYBANK_NO_GATEWAY"):
+        from raybank.gateway.server import ensure_gateway  # imports Ray: attached already
+
+        ensure_gateway(home)
 
 
 class Route(NamedTuple):
@@ -87,7 +90,7 @@ def settle_op_id(argv: list[str], routed: Route) -> tuple[list[str], str | None]
     Without --op-id the op id is generated here and added to the words, so that a reply
     lost with the gateway can still name the op id that repeats the command safely.
     """
-    if routed.command not in _TAKES_OP_ID:
+    if routed.command not in TAKES_OP_ID:
         return argv, None
     given = None
     words = argv[routed.at + 1:]
@@ -147,7 +150,7 @@ def via_gateway(argv: list[str]) -> int | None:
             sock.settimeout(REPLY_TIMEOUT_S)
             reply = wire.receive(sock)
         except OSError as error:
-            if command not in _MUTATING:
+            if command not in MUTATING:
                 return None
             return lost_reply(argv, command, op_id, error)
     if reply.get("refused"):
@@ -181,7 +184,7 @@ def lost_reply(argv: list[str], command: str, op_id: str | None, error: OSError)
     else:
         failure = InfrastructureError(
             f"the gateway stopped before answering ({error})", "gateway-lost",
-        ).about(op_id, op_id if command == "transfer" else None)
+        ).about(op_id, op_id if COMMANDS[command].transfer_id else None)
     if "--json" in argv:
         sys.stdout.write(json.dumps({"error": error_object(failure)}) + "\n")
     else:

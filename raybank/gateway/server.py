@@ -2,13 +2,15 @@
 
 A short command spends most of its time importing Ray and attaching, not banking. The
 gateway pays that once: it is a detached actor in raybank's own cluster, listening on a Unix
-socket in its home (see raybank.gateway.wire), and for every request it runs the *same* Typer app
-as the command line, with that request's words, environment and terminal, its output
-captured per request (a cli.Channel) instead of written to this process's descriptors.
+socket in its home (see raybank.gateway.wire), and for every request it runs the *same*
+Typer app as the command line, with that request's words, environment and terminal, its
+output captured per request (a raybank.cli.runner.Channel) instead of written to this
+process's descriptors.
 
 Ray restarts it when it dies (``max_restarts=-1``; ``__init__`` binds the socket again),
 and it dies with the cluster, since it runs in one of the cluster's worker processes. Any
-command that attaches to the embedded cluster as a driver makes sure it exists.
+command that attaches to the embedded cluster as a driver makes sure it exists (the
+console entry point, raybank.gateway.client, asks the CLI to call ensure_gateway then).
 """
 
 from __future__ import annotations
@@ -55,10 +57,10 @@ class Gateway:
         for key in _INHERITED:
             os.environ.pop(key, None)
         self.home = Path(home)
-        from raybank.cli import app, render, views  # noqa: F401 - warm: first requests are fast
+        from raybank.cli import main, render, views  # noqa: F401 - warm: first requests are fast
         from raybank.service import bank  # noqa: F401
 
-        app.command_group()
+        main.command_group()
         self._listener = wire.listen(wire.socket_path(self.home))
         threading.Thread(target=self._accept, name="gateway-accept", daemon=True).start()
 
@@ -103,7 +105,8 @@ class Gateway:
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one command line as the CLI would, capturing its output and exit code."""
-        from raybank.cli.app import CHANNEL, Channel, execute
+        from raybank.cli.main import command_group
+        from raybank.cli.runner import CHANNEL, Channel, execute
 
         if Path(request.get("home", "")) != self.home:
             return {"refused": True}
@@ -116,7 +119,7 @@ class Gateway:
                 defaults[option] = request[option]
         token = CHANNEL.set(channel)
         try:  # execute reports every error itself, exactly as on the driver path
-            code = execute(list(request["argv"]), default_map=defaults)
+            code = execute(command_group(), list(request["argv"]), default_map=defaults)
         finally:
             CHANNEL.reset(token)
         return {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "exit": code}

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from raybank.cli.app import app
+from raybank.cli.main import app
 
 
 def command_names() -> list[str]:

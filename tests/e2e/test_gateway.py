@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,19 @@ from raybank.gateway.client import via_gateway
 code = via_gateway(sys.argv[1:])
 heavy = sorted(m for m in ("ray", "typer", "rich", "click") if m in sys.modules)
 print(code, heavy, file=sys.stderr)
+"""
+
+GATEWAY_PROBE = """
+import sys
+from pathlib import Path
+from raybank.cluster.embedded import Home, attach
+home = Home(Path(sys.argv[1])).ensure()
+attach(home, None, "raybank")
+import ray
+from raybank.gateway.server import NAMESPACE, gateway_name
+live = {(actor["namespace"], actor["name"])
+        for actor in ray.util.list_named_actors(all_namespaces=True)}
+print((NAMESPACE, gateway_name(home.path)) in live)
 """
 
 
@@ -88,3 +102,18 @@ def test_gateway_killed_with_kill_9_is_replaced_and_nothing_is_lost(gateway_bank
     assert gateway_bank.json("deposit", "cy", "1.00")["balance"] == "6.00"
     assert gateway_pid(gateway_bank.home, other_than=old) != old
     assert gateway_bank.json("balance", "cy")["balance"] == "6.00"
+
+
+def test_a_driver_starts_no_gateway_with_address_or_when_told_not_to(driver_bank):
+    """The gateway is the embedded cluster's: a driver starts it after attaching, unless
+    RAYBANK_NO_GATEWAY is set or --address names the cluster (any cluster)."""
+    assert driver_bank.json("balance", "nobody", expect=3)["error"]["code"] == (
+        "account-not-found")
+    address = json.loads((driver_bank.home / "cluster.json").read_text())["address"]
+    with_address = Raybank(home=driver_bank.home, namespace=driver_bank.namespace,
+                           extra_env={"RAYBANK_NO_GATEWAY": ""})
+    assert with_address.json("--address", address, "balance", "nobody", expect=3)
+    probe = subprocess.run([sys.executable, "-c", GATEWAY_PROBE, str(driver_bank.home)],
+                           env=driver_bank.env, capture_output=True, text=True, timeout=120)
+    assert (probe.returncode, probe.stdout.strip()) == (0, "False"), probe.stderr[-2000:]
+    assert not (driver_bank.home / "gateway.sock").exists()

@@ -1,0 +1,61 @@
+"""Commands about raybank's own cluster: up, down, status. None of them imports Ray."""
+
+from __future__ import annotations
+
+import typer
+
+from raybank.cli.app import JsonOption
+from raybank.cli.runner import Invocation, run
+
+
+def up(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Start raybank's embedded local Ray cluster if it is not running.
+
+    Example: raybank up
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.cluster.embedded import Home
+        from raybank.cluster.embedded import up as start
+
+        record, started = start(Home(inv.settings.home).ensure())
+        inv.finish("up", {"address": record.address, "namespace": inv.settings.namespace,
+                          "started": started})
+
+    run(ctx, json_, action)
+
+
+def down(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Stop the cluster raybank started, and no other. Account data stays on disk.
+
+    Example: raybank down
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.cluster.embedded import Home
+        from raybank.cluster.embedded import down as stop
+
+        inv.finish("down", {"stopped": stop(Home(inv.settings.home).ensure())})
+
+    run(ctx, json_, action)
+
+
+def status(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Show whether the cluster runs and how many accounts the namespace holds.
+
+    Example: raybank status --json
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.cluster.embedded import Home, answers, running_record
+        from raybank.service.namespace import count_accounts
+
+        settings = inv.settings
+        home = Home(settings.home).ensure()
+        if settings.address:
+            address = settings.address if answers(settings.address) else None
+        else:
+            record = running_record(home)
+            address = record.address if record else None
+        accounts = count_accounts(home.path, settings.namespace)
+        inv.finish("status", {"running": address is not None, "address": address,
+                              "namespace": settings.namespace, "accounts": accounts})
+
+    run(ctx, json_, action)

@@ -1,0 +1,25 @@
+"""The verify command: does every live actor agree with what storage alone rebuilds?"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from raybank.cli.app import JsonOption
+from raybank.cli.runner import Invocation, run
+from raybank.domain.names import validate_name
+
+
+def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] = None,
+           json_: JsonOption = False) -> None:
+    """Rebuild accounts from storage alone and compare them with their live actors.
+
+    Exits 1 if any account differs. Example: raybank verify
+    """
+    def action(inv: Invocation) -> None:
+        account = None if name is None else validate_name(name)
+        result = inv.bank().verify(account)
+        inv.finish("verify", result, 0 if result["ok"] else 1)
+
+    run(ctx, json_, action)

@@ -1,0 +1,57 @@
+"""Commands that run a scenario in a namespace of its own: demo and simulate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from raybank.cli.app import JsonOption
+from raybank.cli.runner import Invocation, run
+from raybank.domain.names import new_op_id
+
+
+def demo(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """A guided tour in a private namespace: accounts, a refusal, a kill and a recovery.
+
+    Example: raybank demo
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.scenarios.demo import DEMO_PREFIX, run_demo
+
+        namespace = f"{DEMO_PREFIX}{new_op_id()[:8]}"
+        result = run_demo(inv.bank(namespace))
+        inv.finish("demo", result, 0 if result["ok"] else 1)
+
+    run(ctx, json_, action)
+
+
+def simulate(
+    ctx: typer.Context,
+    accounts: Annotated[int, typer.Option(min=1, help="Fresh accounts to open.")] = 10,
+    ops: Annotated[int, typer.Option(min=0, help="Operations to run.")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent client actors.")] = 4,
+    chaos: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Probability, per operation, of killing an actor first.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same operations.")] = 1,
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="Keep the simulation's accounts (in their own namespace).")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Run a seeded random workload under chaos, then check the bank's invariants.
+
+    Opens fresh accounts in a namespace of their own; exits 1 if any invariant fails.
+    Example: raybank simulate --accounts 20 --ops 5000 --concurrency 8 --chaos 0.01
+    """
+    def action(inv: Invocation) -> None:
+        from raybank.scenarios.workload import SIMULATION_PREFIX
+
+        bank = inv.bank(f"{SIMULATION_PREFIX}{new_op_id()[:8]}")
+        from raybank.scenarios.simulation import run_simulation  # imports Ray: only after attach
+
+        with inv.renderer.progress("simulating") as advance:
+            result = run_simulation(bank, accounts=accounts, ops=ops, concurrency=concurrency,
+                                    chaos=chaos, seed=seed, keep=keep, on_progress=advance)
+        inv.finish("simulate", result, 0 if result["ok"] else 1)
+
+    run(ctx, json_, action)

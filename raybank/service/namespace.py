@@ -1,0 +1,18 @@
+"""What a command may learn of a namespace from disk alone, without attaching to Ray.
+
+`status` counts accounts and `create` checks the storage format it is asked for before any
+cluster is involved; the CLI reaches storage only through here. No Ray import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raybank.storage import STORAGE_KINDS, Storage
+
+__all__ = ["STORAGE_KINDS", "count_accounts"]
+
+
+def count_accounts(home: Path, namespace: str) -> int:
+    """How many accounts the namespace holds on disk, in any storage format."""
+    return len(Storage(home, namespace).names())
