@@ -95,6 +95,15 @@ def stop_cluster(bank: Raybank) -> None:
     assert result.code == 0, result.stderr[-2000:]
 
 
+@pytest.fixture
+def fault_injection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let this test arm faults (raybank.testing.faults.arm): only a process that enables
+    fault injection in its environment may."""
+    from raybank.testing.faults import ENABLE_ENV, ENABLED
+
+    monkeypatch.setenv(ENABLE_ENV, ENABLED)
+
+
 @pytest.fixture(scope="session")
 def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Raybank]:
     """raybank's embedded cluster, started once for the whole session."""

@@ -22,7 +22,7 @@ from raybank.domain import account as domain
 from raybank.storage import audit
 from raybank.domain.account import Account, AppliedOp, Event
 from raybank.domain.errors import AccountNotFound, BankError, InfrastructureError
-from raybank.testing.faults import crash_point, fires
+from raybank.testing.faults import AFTER_APPEND, BEFORE_APPEND, DROP_APPEND, crash_point, fires
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
 from raybank.domain.transfer import applied_legs
@@ -92,15 +92,15 @@ class AccountActor:
         # check) must leave nothing in memory: a retry would take it for done.
         try:
             account.apply(event)
-            crash_point(self._home, "before-append", self._name)
-            if event.seq == 1 or not fires(self._home, "drop-append", self._name):
+            crash_point(self._home, BEFORE_APPEND, self._name)
+            if event.seq == 1 or not fires(self._home, DROP_APPEND, self._name):
                 # (dropping it is a test-only defect); in a group, one sync serves them all
                 self._store.append(account, event, sync=not self._group_commit)
         except BaseException:
             self._drop_unacknowledged()
             raise
         self._account = account
-        crash_point(self._home, "after-append", self._name)
+        crash_point(self._home, AFTER_APPEND, self._name)
         return account.summary()
 
     # -- commands --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from raybank.domain.errors import (
 from raybank.domain.names import new_op_id
 from raybank.storage import Storage
 from raybank.storage.transfer_log import TransferLog
-from raybank.domain.transfer import ENDED, Fault, InFlight, applied_legs, consistent_total
+from raybank.domain.transfer import ENDED, InFlight, applied_legs, consistent_total
 
 RESTART_WAIT_S = 60.0
 RELEASE_WAIT_S = 30.0
@@ -154,14 +154,13 @@ class Bank:
                  for name, balance, minimum, op_id in accounts]
         return [call.result() for call in calls]
 
-    def transfer(self, source: str, target: str, amount: Decimal, op_id: str, *,
-                 fault: Fault | None = None) -> dict[str, Any]:
+    def transfer(self, source: str, target: str, amount: Decimal, op_id: str
+                 ) -> dict[str, Any]:
         """Move money atomically, exactly once per ``op_id`` (the transfer id).
 
         Refusals change nothing. Any error names the transfer id; on exit 4 the transfer may
         be under way, and the coordinator finishes it by itself: repeating the command with
-        the same op id answers its outcome. ``fault`` is fault injection for tests
-        (docs/transfers.md).
+        the same op id answers its outcome.
         """
         try:
             if source == target:
@@ -172,7 +171,7 @@ class Bank:
                     raise AccountNotFound(f"no account named {name!r}")
             request = new_op_id()  # tells Ray's retry of this call from a repeated command
             return self._call_named(COORDINATOR_NAME, self._coordinator, "transfer",
-                                    op_id, source, target, amount, request, fault)
+                                    op_id, source, target, amount, request)
         except BankError as error:
             raise error.about(op_id, transfer_id=op_id) from None
 
