@@ -17,6 +17,15 @@ import pytest
 from tests.support.cli import Raybank, attached_bank, start_cluster, stop_cluster
 
 
+@pytest.fixture
+def fault_injection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let this test arm faults (raybank.testing.faults.arm): only a process that enables
+    fault injection in its environment may."""
+    from raybank.testing.faults import ENABLE_ENV, ENABLED
+
+    monkeypatch.setenv(ENABLE_ENV, ENABLED)
+
+
 @pytest.fixture(scope="session")
 def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Raybank]:
     """raybank's embedded cluster, started once for the whole session."""

@@ -26,13 +26,12 @@ import ray
 from raybank.actors.account_actor import RemoteAccountActor
 from raybank.actors.coordination import LegGate, Redrive
 from raybank.domain.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
-from raybank.testing.faults import armed
+from raybank.testing import faults
 from raybank.routing.accounts import AccountRouting
 from raybank.storage import Storage
 from raybank.storage.transfer_log import TransferLog
 from raybank.domain.transfer import (
-    ABORTING, AFTER_BEGIN, AFTER_CREDIT, AFTER_HOLD, AFTER_SETTLE, BEFORE_SETTLE, BEGUN,
-    CREDITED, FAIL_LEG, HELD, Fault, InFlight, TransferRecord, begin, unfinished,
+    ABORTING, BEGUN, CREDITED, HELD, InFlight, TransferRecord, begin, unfinished,
 )
 
 COORDINATOR_NAME = "raybank:transfers"  # ':' is not allowed in account names: no collision
@@ -73,7 +72,7 @@ class TransferCoordinator:
 
     # -- the command -----------------------------------------------------------------------
     def transfer(self, transfer_id: str, source: str, target: str, amount: Decimal,
-                 request: str, fault: Fault | None = None) -> dict[str, Any]:
+                 request: str) -> dict[str, Any]:
         """Move ``amount`` exactly once per ``transfer_id``; a repeat gets the first answer.
 
         ``request`` is unique per command invocation: Ray's retry of this very call after a
@@ -86,13 +85,12 @@ class TransferCoordinator:
             if record is not None:
                 record.check_same(source, target, amount)
                 duplicate = record.request != request
-                fault = None  # a fault fires once: never again on Ray's retry
             else:
                 duplicate = False
             try:
                 if record is None:
-                    self._begin(begin(transfer_id, source, target, amount, request), fault)
-                record = self._drive(transfer_id, fault)
+                    self._begin(begin(transfer_id, source, target, amount, request))
+                record = self._drive(transfer_id)
             except Exception as error:
                 self._redrive.add(transfer_id)
                 raise unfinished(transfer_id, error) from None
@@ -123,20 +121,20 @@ class TransferCoordinator:
         return self._gate.resume(token)
 
     # -- driving ---------------------------------------------------------------------------
-    def _begin(self, record: TransferRecord, fault: Fault | None) -> None:
+    def _begin(self, record: TransferRecord) -> None:
         # Known before it is durable: an append reported failed may still be on disk and
         # be found by the next incarnation, so the transfer is driven like any other.
         self._records[record.transfer_id] = record
         self._ensure_log()
         self._save(record)
-        self._reach(AFTER_BEGIN, record, fault)
+        self._reach(faults.TRANSFER_AFTER_BEGIN, record)
 
     def _finish(self, transfer_id: str) -> None:
         """The re-drive loop's step: drive one transfer to its end (or raise)."""
         with self._lock(transfer_id):
-            self._drive(transfer_id, None)
+            self._drive(transfer_id)
 
-    def _drive(self, transfer_id: str, fault: Fault | None) -> TransferRecord:
+    def _drive(self, transfer_id: str) -> TransferRecord:
         """Take the next step until the transfer has ended; every step may be repeated.
 
         The caller holds the transfer's lock. The record is read afresh for each step:
@@ -147,16 +145,16 @@ class TransferCoordinator:
             record = self._records[transfer_id]
             if record.ended:
                 return record
-            self._step(record, fault)
+            self._step(record)
 
-    def _step(self, record: TransferRecord, fault: Fault | None) -> None:
+    def _step(self, record: TransferRecord) -> None:
         if record.state == BEGUN:
             try:
                 self._leg(record.source, "hold", record, record.target)
             except (RuleViolation, AccountNotFound) as refused:
                 self._save(record.refused(refused))
                 return
-            self._reach(AFTER_HOLD, record, fault)
+            self._reach(faults.TRANSFER_AFTER_HOLD, record)
             self._save(record.held())
         elif record.state == HELD:
             try:
@@ -164,12 +162,12 @@ class TransferCoordinator:
             except AccountNotFound as gone:
                 self._save(record.refused(gone))
                 return
-            self._reach(AFTER_CREDIT, record, fault)
+            self._reach(faults.TRANSFER_AFTER_CREDIT, record)
             self._save(record.credited(credited))
         elif record.state == CREDITED:
-            self._reach(BEFORE_SETTLE, record, fault)
+            self._reach(faults.TRANSFER_BEFORE_SETTLE, record)
             settled = self._settle("transfer_out", record)
-            self._reach(AFTER_SETTLE, record, fault)
+            self._reach(faults.TRANSFER_AFTER_SETTLE, record)
             self._save(record.committed(settled))
         elif record.state == ABORTING:
             self._settle("release", record)
@@ -179,9 +177,10 @@ class TransferCoordinator:
              counterparty: str) -> dict[str, Any]:
         """One leg call on an account, through the gate a consistent read pauses."""
         with self._gate.leg():
-            if armed(self._home, FAIL_LEG + method, account):  # testing aid, sticky
+            step = faults.LEG_FAILS[method]
+            if faults.armed(self._home, step, account):  # testing aid
                 raise InfrastructureError(f"{method} on {account!r} failed: injected fault "
-                                          f"({FAIL_LEG}{method}--{account})", "injected-fault")
+                                          f"({step}--{account})", "injected-fault")
             return self._accounts.call(account, method, record.transfer_id, record.amount,
                                    counterparty)
 
@@ -218,14 +217,13 @@ class TransferCoordinator:
             self._records.update(on_disk)
             self._log_broken = False
 
-    def _reach(self, step: str, record: TransferRecord, fault: Fault | None) -> None:
-        """Fault injection (testing aid): die here if this call was asked to."""
-        if fault is None or fault.step != step:
-            return
-        if fault.victim == "coordinator":
-            os._exit(1)
-        # Killed for good (INACTIVE): the next leg on that account must revive it.
-        self._accounts.retire(record.source if fault.victim == "source" else record.target)
+    def _reach(self, step: str, record: TransferRecord) -> None:
+        """Fault injection (testing aid): the coordinator dies here, or kills an account."""
+        faults.crash_point(self._home, step, faults.COORDINATOR)
+        for account in (record.source, record.target):
+            if faults.fires(self._home, step, account):
+                # Killed for good (INACTIVE): the next leg on that account must revive it.
+                self._accounts.retire(account)
 
 
 RemoteTransferCoordinator = ray.remote(

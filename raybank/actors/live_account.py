@@ -21,7 +21,7 @@ from raybank.domain.errors import AccountNotFound, BankError, InfrastructureErro
 from raybank.domain.transfer import applied_legs
 from raybank.storage import audit
 from raybank.storage.base import AccountStore
-from raybank.testing.faults import crash_point, fires
+from raybank.testing.faults import AFTER_APPEND, BEFORE_APPEND, DROP_APPEND, crash_point, fires
 
 # The commands a group may hold: each answers from the account alone.
 GROUPABLE = frozenset({"open", "deposit", "withdraw", "summary"})
@@ -74,15 +74,15 @@ class LiveAccount:
         # check) must leave nothing in memory: a retry would take it for done.
         try:
             account.apply(event)
-            crash_point(self._home, "before-append", self.name)
-            if event.seq == 1 or not fires(self._home, "drop-append", self.name):
+            crash_point(self._home, BEFORE_APPEND, self.name)
+            if event.seq == 1 or not fires(self._home, DROP_APPEND, self.name):
                 # (dropping it is a test-only defect); in a group, one sync serves them all
                 self._store.append(account, event, sync=not self._group_commit)
         except BaseException:
             self._drop_unacknowledged()
             raise
         self._account = account
-        crash_point(self._home, "after-append", self.name)
+        crash_point(self._home, AFTER_APPEND, self.name)
         return account.summary()
 
     # -- commands --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from ray.exceptions import RayTaskError
 
 from raybank.domain.account import Account, Event, applied_op_of
 from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError, unwrap_remote
-from raybank.testing.faults import crash_point
+from raybank.testing.faults import POOL_AFTER_APPEND, crash_point
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
 
@@ -76,7 +76,7 @@ class PersistenceActor:
         except BaseException:
             self._forget(kind, name)
             raise
-        crash_point(self._home, "pool-after-append", name)
+        crash_point(self._home, POOL_AFTER_APPEND, name)
 
     def _account(self, kind: str, name: str) -> Account:
         """This actor's state of the account, read from storage on first use."""

@@ -28,7 +28,7 @@ from raybank.domain.errors import (
     error_object,
 )
 from raybank.domain.names import new_op_id, validate_namespace, validate_op_id
-from raybank.testing.faults import fires
+from raybank.testing.faults import COMMAND_RAISES, fires
 
 if TYPE_CHECKING:
     from raybank.cli.app import Settings
@@ -194,8 +194,8 @@ def run(ctx: typer.Context, json_mode: bool, action: Callable[[Invocation], None
         if invocation.facts.op_id:
             invocation.op_id = op_id_or_new(op_id)
         validate_namespace(invocation.settings.namespace)
-        if _injected(invocation.settings.home, "command-raises", ctx.info_name or ""):
-            raise RuntimeError("injected by the fault step command-raises")
+        if _injected(invocation.settings.home, COMMAND_RAISES, ctx.info_name or ""):
+            raise RuntimeError(f"injected by the fault step {COMMAND_RAISES}")
         action(invocation)
     except (typer.Exit, typer.Abort):
         raise

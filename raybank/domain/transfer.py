@@ -13,7 +13,6 @@ leg to (re)drive; every leg is idempotent by its derived op id, so re-driving is
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -36,43 +35,8 @@ NEXT: dict[str, tuple[str, ...]] = {
     ABORTED: (),
 }
 
-# Fault injection (a testing aid, see docs/transfers.md): the points where a transfer can be
-# made to die, in the order the coordinator reaches them.
-AFTER_BEGIN, AFTER_HOLD, AFTER_CREDIT = "after-begin", "after-hold", "after-credit"
-BEFORE_SETTLE, AFTER_SETTLE = "before-settle", "after-settle"
-FAULT_STEPS = (AFTER_BEGIN, AFTER_HOLD, AFTER_CREDIT, BEFORE_SETTLE, AFTER_SETTLE)
-FAULT_VICTIMS = ("coordinator", "source", "target")
-FAULTS_ENV = "RAYBANK_FAULT_INJECTION"
-FAULTS_ENABLED = "i-know-this-kills-actors"
-# A sticky fault (a testing aid, see docs/transfers.md): while the marker file
-# ``<home>/faults/fail-<leg method>--<account>`` exists, that leg fails with exit 4.
-FAIL_LEG = "fail-"
-
 # The two legs that move money; each account records a leg as applied under its derived op id.
 IN_LEG, OUT_LEG = "in", "out"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """Die at ``step``: the coordinator exits, or the source/target actor is killed for good."""
-
-    step: str
-    victim: str = "coordinator"
-
-
-def parse_fault(text: str, environ: dict[str, str] | None = None) -> Fault:
-    """Parse ``STEP[@VICTIM]``; refused unless the environment explicitly enables faults."""
-    env = os.environ if environ is None else environ
-    if env.get(FAULTS_ENV) != FAULTS_ENABLED:
-        raise InvalidInput(f"fault injection is a testing aid: set {FAULTS_ENV}="
-                           f"{FAULTS_ENABLED} to use it", "faults-disabled")
-    step, _, victim = text.partition("@")
-    victim = victim or "coordinator"
-    if step not in FAULT_STEPS or victim not in FAULT_VICTIMS:
-        raise InvalidInput(f"invalid fault {text!r}: use STEP[@VICTIM] with STEP one of "
-                           f"{', '.join(FAULT_STEPS)} and VICTIM one of "
-                           f"{', '.join(FAULT_VICTIMS)}", "invalid-option")
-    return Fault(step, victim)
 
 
 def side(summary: dict[str, Any]) -> dict[str, Any]:

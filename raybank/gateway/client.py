@@ -60,8 +60,6 @@ def route(argv: list[str]) -> Route | None:
         return None
     if "--help" in argv or "-h" in argv:
         return None
-    if any(word.startswith("--fail-at") for word in argv):
-        return None  # fault injection (a testing aid) runs here, under this environment
     options: dict[str, str] = {}
     index = 0
     while index < len(argv) and argv[index].startswith("-"):

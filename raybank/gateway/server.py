@@ -29,7 +29,7 @@ from typing import Any
 import ray
 
 from raybank.gateway import wire
-from raybank.testing.faults import crash_point, fires
+from raybank.testing.faults import GATEWAY_ACCEPT_FAILS, GATEWAY_BEFORE_REPLY, crash_point, fires
 
 NAMESPACE = "raybank-gateway"
 ACCEPT_RETRY_S = 0.1  # after a failed accept (a full descriptor table): do not spin
@@ -82,7 +82,7 @@ class Gateway:
                 time.sleep(ACCEPT_RETRY_S)
                 continue
             try:
-                if fires(self.home, "gateway-accept-fails", "next"):  # testing aid
+                if fires(self.home, GATEWAY_ACCEPT_FAILS, "next"):  # testing aid
                     raise RuntimeError("injected by the fault step gateway-accept-fails")
                 threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
             except Exception:
@@ -96,7 +96,7 @@ class Gateway:
                 request = wire.receive(connection)
                 reply = self.answer(request)
                 # Testing aid: die with the command run and its reply not sent (gateway-lost).
-                crash_point(self.home, "gateway-before-reply", str(request.get("command")))
+                crash_point(self.home, GATEWAY_BEFORE_REPLY, str(request.get("command")))
                 wire.send(connection, reply)
             except OSError:
                 pass  # a client that left, or another user's: nothing to tell them

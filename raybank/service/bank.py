@@ -84,8 +84,8 @@ class Bank:
                  for name, balance, minimum, op_id in accounts]
         return [call.result() for call in calls]
 
-    def transfer(self, source: str, target: str, amount: Decimal, op_id: str,
-                 fault: Any = None) -> dict[str, Any]:
+    def transfer(self, source: str, target: str, amount: Decimal, op_id: str
+                 ) -> dict[str, Any]:
         """Move money atomically, exactly once per ``op_id`` (the transfer id).
 
         Refusals change nothing. Any error names the transfer id; on exit 4 the transfer may
@@ -100,8 +100,7 @@ class Bank:
                 if not self.storage.exists(name):
                     raise AccountNotFound(f"no account named {name!r}")
             request = new_op_id()  # tells Ray's retry of this call from a repeated command
-            return self.coordinator_call("transfer", op_id, source, target, amount, request,
-                                         fault)
+            return self.coordinator_call("transfer", op_id, source, target, amount, request)
         except BankError as error:
             raise error.about(op_id, transfer_id=op_id) from None
 

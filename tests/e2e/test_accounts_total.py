@@ -19,6 +19,7 @@ def rows(listing: dict) -> dict[str, dict]:
 
 
 @pytest.mark.ray
+@pytest.mark.usefixtures("fault_injection")
 def test_a_transfer_stuck_between_credit_and_settle_is_counted_once(raybank):
     raybank.json("create", "a", "--balance", "100.00")
     raybank.json("create", "b", "--balance", "50.00")

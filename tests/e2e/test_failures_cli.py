@@ -37,6 +37,7 @@ def test_a_refusal_names_the_op_id_given_or_generated(raybank):
     assert raybank.json("balance", "r")["balance"] == "2.00"
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_an_unexpected_exception_is_the_same_exit_4_on_both_paths(raybank):
     arm(raybank.home, "command-raises", "balance")
     error = raybank.json("balance", "nobody", expect=4)["error"]
@@ -49,6 +50,7 @@ def test_an_unexpected_exception_is_the_same_exit_4_on_both_paths(raybank):
     assert human.stderr.strip().splitlines() == [f"Error: {error['message']}"]
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_a_gateway_lost_with_a_deposit_in_hand_names_the_op_id_that_applies_it_once(
         gateway_bank):
     gateway_bank.json("create", "g", "--balance", "10.00")
@@ -79,6 +81,7 @@ def test_a_gateway_lost_with_a_deposit_in_hand_names_the_op_id_that_applies_it_o
     assert "op id" not in error["message"] and "--op-id" not in error["message"]
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_the_gateway_keeps_serving_after_a_connection_fails(gateway_bank):
     gateway_bank.json("create", "k")
     pid = gateway_pid(gateway_bank.home)

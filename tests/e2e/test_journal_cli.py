@@ -38,6 +38,7 @@ def test_op_ids_are_remembered_across_restarts_and_passivation(raybank):
 
 
 @pytest.mark.parametrize("step", ["before-append", "after-append"])
+@pytest.mark.usefixtures("fault_injection")
 def test_a_call_ray_retries_after_the_actor_died_mid_call_is_applied_once(raybank, step):
     raybank.json("create", "carol", "--balance", "1.00")
     pid = raybank.json("accounts")["accounts"][0]["actor"]["pid"]

@@ -70,6 +70,7 @@ def test_commands_that_change_nothing_name_no_op_id(unreachable):
     assert error == {"code": "cluster-unreachable", "message": error["message"]}
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_an_unexpected_exception_is_exit_4_in_one_line(tmp_path: Path):
     bank = Raybank(home=tmp_path / "home", namespace="raybank",
                    extra_env={"RAYBANK_NO_GATEWAY": "1"})
@@ -89,6 +90,7 @@ def test_an_unexpected_exception_is_exit_4_in_one_line(tmp_path: Path):
     assert debug.code == 4 and "Traceback" in debug.stderr
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_an_unexpected_exception_in_a_mutating_command_may_have_applied(unreachable):
     unreachable.home.mkdir(mode=0o700)
     arm(unreachable.home, "command-raises", "deposit")

@@ -47,6 +47,7 @@ def test_pooled_accounts_write_through_a_persistence_actor_and_recover(raybank):
     assert raybank.json("verify")["ok"] is True
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_a_persistence_actor_that_dies_mid_append_applies_each_change_once(raybank):
     # The persistence actor exits after the event is durable and before it replies, so Ray
     # retries the append on its new process: the retry must be answered as done, never

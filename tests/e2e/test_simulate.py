@@ -27,6 +27,7 @@ def test_a_seeded_chaos_run_passes_every_invariant_and_cleans_up(raybank):
     assert leftover == []
 
 
+@pytest.mark.usefixtures("fault_injection")
 def test_an_acknowledged_event_dropped_by_storage_is_caught(raybank):
     arm(raybank.home, "drop-append", "sim-0001")
     result = raybank.json("simulate", "--accounts", "3", "--ops", "60", "--concurrency", "1",

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from raybank.domain.transfer import FAULTS_ENABLED, FAULTS_ENV
+from raybank.testing.faults import ENABLE_ENV, ENABLED, FAULTS_DIR, arm
 from tests.support.cli import Raybank, wait_all
 
 pytestmark = pytest.mark.ray
@@ -104,12 +104,14 @@ def test_refusals_change_nothing(raybank):
     assert [e["type"] for e in raybank.json("history", "b")["events"]] == ["created"]
 
 
-def test_fault_injection_is_hidden_and_off_unless_enabled(raybank):
+def test_no_command_arms_a_fault_even_where_fault_injection_is_enabled(raybank):
     raybank.json("create", "a", "--balance", "5.00")
     raybank.json("create", "b")
-    assert "--fail-at" not in raybank("transfer", "--help").stdout
-    refused = raybank.json("transfer", "a", "b", "1.00", "--fail-at", "after-hold", expect=2)
-    assert refused["error"]["code"] == "faults-disabled"
+    enabled = Raybank(raybank.home, raybank.namespace,
+                      {**raybank.extra_env, ENABLE_ENV: ENABLED})
+    refused = enabled.json("transfer", "a", "b", "1.00", "--fail-at", "after-hold", expect=2)
+    assert refused["error"]["code"] == "invalid-input"  # no such option
+    assert not (raybank.home / FAULTS_DIR).exists()
     assert balances(raybank) == {"a": Decimal("5.00"), "b": Decimal("0.00")}
 
 
@@ -143,40 +145,44 @@ def test_concurrent_transfers_both_ways_conserve_money_and_never_overdraw(rayban
         assert all(e["transfer_id"] in done for e in held)
 
 
-STEPS = ["after-begin", "after-hold", "after-credit", "before-settle", "after-settle"]
+STEPS = ["transfer-after-begin", "transfer-after-hold", "transfer-after-credit",
+         "transfer-before-settle", "transfer-after-settle"]
 
 
-def run_faulty_transfers(raybank: Raybank, faults: list[str]) -> int:
-    """One 1.00 transfer a -> b per fault; returns how often the coordinator restarted."""
+def run_faulty_transfers(raybank: Raybank, faults: list[tuple[str, str]]) -> int:
+    """One 1.00 transfer a -> b per (step, subject) fault, armed just before it; returns
+    how often the coordinator restarted."""
     raybank.json("create", "a", "--balance", "50.00")
     raybank.json("create", "b", "--balance", "5.00")
     raybank.json("transfer", "a", "b", "1.00", "--op-id", "warm-up")  # coordinator exists
     restarts = coordinator_restarts(raybank)
-    faulty = Raybank(raybank.home, raybank.namespace,
-                     {**raybank.extra_env, FAULTS_ENV: FAULTS_ENABLED})
-    for n, fault in enumerate(faults, start=1):
-        tid = f"t-{fault.replace('@', '.')}"
-        moved = faulty.json("transfer", "a", "b", "1.00", "--op-id", tid, "--fail-at", fault)
-        assert "duplicate" not in moved, fault  # Ray's retry of the same call is no repeat
+    tids = [f"t-{step}-{subject}" for step, subject in faults]
+    for n, ((step, subject), tid) in enumerate(zip(faults, tids), start=1):
+        marker = arm(raybank.home, step, subject)
+        moved = raybank.json("transfer", "a", "b", "1.00", "--op-id", tid)
+        assert not marker.exists(), f"{tid} did not fire"
+        assert "duplicate" not in moved, tid  # Ray's retry of the same call is no repeat
         assert (moved["from"]["balance"], moved["to"]["balance"]) == (
-            f"{49 - n}.00", f"{6 + n}.00"), fault
+            f"{49 - n}.00", f"{6 + n}.00"), tid
         assert raybank.json("transfer", "a", "b", "1.00", "--op-id", tid) == {
             **moved, "duplicate": True}
     assert balances(raybank) == {"a": Decimal(49 - len(faults)), "b": Decimal(6 + len(faults))}
-    tids = ["warm-up"] + [f"t-{fault.replace('@', '.')}" for fault in faults]
+    tids = ["warm-up", *tids]
     assert legs(raybank, "a") == {**{(tid, "hold"): 1 for tid in tids},
                                   **{(tid, "transfer_out"): 1 for tid in tids}}
     assert legs(raybank, "b") == {(tid, "transfer_in"): 1 for tid in tids}
     return coordinator_restarts(raybank) - restarts
 
 
-def test_a_coordinator_death_at_each_step_still_moves_the_money_exactly_once(driver_bank):
-    raybank = driver_bank  # --fail-at always runs on the driver path
-    assert run_faulty_transfers(raybank, STEPS) == len(STEPS)
+@pytest.mark.usefixtures("fault_injection")
+def test_a_coordinator_death_at_each_step_still_moves_the_money_exactly_once(raybank):
+    faults = [(step, "coordinator") for step in STEPS]
+    assert run_faulty_transfers(raybank, faults) == len(STEPS)
 
 
-def test_an_account_killed_for_good_mid_transfer_is_revived_and_the_transfer_ends(driver_bank):
-    raybank = driver_bank  # --fail-at always runs on the driver path
-    faults = ["after-hold@source", "after-hold@target", "after-credit@source",
-              "before-settle@target", "after-settle@target"]
+@pytest.mark.usefixtures("fault_injection")
+def test_an_account_killed_for_good_mid_transfer_is_revived_and_the_transfer_ends(raybank):
+    faults = [("transfer-after-hold", "a"), ("transfer-after-hold", "b"),
+              ("transfer-after-credit", "a"), ("transfer-before-settle", "b"),
+              ("transfer-after-settle", "b")]
     assert run_faulty_transfers(raybank, faults) == 0

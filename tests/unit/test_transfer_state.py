@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from raybank.domain.errors import AccountNotFound, InvalidInput, RuleViolation, StorageError
+from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
 from raybank.storage.transfer_log import TransferLog
 from raybank.domain.transfer import (
-    ABORTED, ABORTING, BEGUN, COMMITTED, CREDITED, FAULT_STEPS, FAULTS_ENABLED, FAULTS_ENV,
-    HELD, Fault, InFlight, TransferRecord, applied_legs, begin, consistent_total, parse_fault,
-    unfinished,
+    ABORTED, ABORTING, BEGUN, COMMITTED, CREDITED, HELD, InFlight, TransferRecord, applied_legs,
+    begin, consistent_total, unfinished,
 )
 
 A, B = {"name": "a", "balance": "70.00", "min_balance": "0.00"}, {
@@ -84,19 +83,6 @@ def test_record_round_trips_through_its_storage_form():
         assert TransferRecord.from_record(record.to_record()) == record
     with pytest.raises(ValueError):
         TransferRecord.from_record({**new().to_record(), "state": "lost"})
-
-
-def test_faults_need_the_explicit_environment_switch():
-    with pytest.raises(InvalidInput) as refused:
-        parse_fault("after-hold", {})
-    assert refused.value.code == "faults-disabled"
-    env = {FAULTS_ENV: FAULTS_ENABLED}
-    assert parse_fault("after-hold", env) == Fault("after-hold", "coordinator")
-    assert parse_fault("before-settle@target", env) == Fault("before-settle", "target")
-    assert {parse_fault(step, env).step for step in FAULT_STEPS} == set(FAULT_STEPS)
-    for bad in ("after-lunch", "after-hold@bob", "", "@source"):
-        with pytest.raises(InvalidInput):
-            parse_fault(bad, env)
 
 
 def test_log_keeps_the_newest_state_of_each_transfer(tmp_path: Path):

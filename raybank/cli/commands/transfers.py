@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,6 @@ def transfer(
     target: Annotated[str, typer.Argument(metavar="TO")],
     amount: Annotated[str, typer.Argument(metavar="AMT")],
     op_id: OpIdOption = None,
-    fail_at: Annotated[Optional[str], typer.Option("--fail-at", hidden=True)] = None,
     json_: JsonOption = False,
 ) -> None:
     """Move money atomically from one account to another, exactly once per op id.
@@ -26,10 +25,7 @@ def transfer(
     Example: raybank transfer alice bob 25.00
     """
     def action(inv: Invocation) -> None:
-        from raybank.domain.transfer import parse_fault
-
         args = validate_name(source), validate_name(target), parse_amount(amount)
-        fault = None if fail_at is None else parse_fault(fail_at)  # testing aid only
-        inv.finish("transfer", inv.bank().transfer(*args, inv.op_id, fault=fault))
+        inv.finish("transfer", inv.bank().transfer(*args, inv.op_id))
 
     run(ctx, json_, action, op_id=op_id)
