@@ -25,7 +25,13 @@ import ray
 
 from raybank.actors.account_actor import RemoteAccountActor
 from raybank.actors.coordination import LegGate, Redrive
-from raybank.domain.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
+from raybank.domain.errors import (
+    AccountNotFound,
+    InjectedFault,
+    RuleViolation,
+    StorageError,
+    TransferStuck,
+)
 from raybank.testing.faults import armed
 from raybank.routing.accounts import AccountRouting
 from raybank.storage import Storage
@@ -180,8 +186,8 @@ class TransferCoordinator:
         """One leg call on an account, through the gate a consistent read pauses."""
         with self._gate.leg():
             if armed(self._home, FAIL_LEG + method, account):  # testing aid, sticky
-                raise InfrastructureError(f"{method} on {account!r} failed: injected fault "
-                                          f"({FAIL_LEG}{method}--{account})", "injected-fault")
+                raise InjectedFault(f"{method} on {account!r} failed: injected fault "
+                                    f"({FAIL_LEG}{method}--{account})")
             return self._accounts.call(account, method, record.transfer_id, record.amount,
                                    counterparty)
 
@@ -190,8 +196,8 @@ class TransferCoordinator:
         try:
             return self._leg(record.source, method, record, record.target)
         except (RuleViolation, AccountNotFound) as error:
-            raise InfrastructureError(f"transfer {record.transfer_id!r} cannot {method} on "
-                                      f"{record.source!r}: {error}", "transfer-stuck") from None
+            raise TransferStuck(f"transfer {record.transfer_id!r} cannot {method} on "
+                                f"{record.source!r}: {error}") from None
 
     # -- the log ---------------------------------------------------------------------------
     def _save(self, record: TransferRecord) -> None:

@@ -20,9 +20,12 @@ import typer
 
 from raybank.domain.errors import (
     BankError,
+    ExitStatus,
     InfrastructureError,
     InternalError,
-    InvalidInput,
+    InvalidHome,
+    InvalidOption,
+    UsageError,
     error_object,
 )
 from raybank.testing.faults import fires
@@ -146,7 +149,7 @@ class Invocation:
             ensure_gateway(home.path)  # so that the next command need not import Ray
         return Bank(home.path, namespace or self.settings.namespace, self.settings.persistence)
 
-    def finish(self, view: str, payload: Any, exit_code: int = 0) -> NoReturn:
+    def finish(self, view: str, payload: Any, exit_code: int = ExitStatus.OK) -> NoReturn:
         if self.channel is not None:
             self.channel.result(self, view, payload, exit_code)
         else:
@@ -256,7 +259,7 @@ def main_options(
     try:
         home = home.expanduser()
     except RuntimeError as error:  # ~user of no such user
-        raise InvalidInput(f"invalid home {str(home)!r}: {error}", "invalid-home") from None
+        raise InvalidHome(f"invalid home {str(home)!r}: {error}") from None
     ctx.obj = Settings(home=home.absolute(), address=address or None,
                        namespace=namespace, persistence=persistence)
 
@@ -343,8 +346,8 @@ def create(
         opening = parse_balance(balance, what="opening balance")
         minimum = parse_balance(min_balance, what="minimum balance", allow_negative=True)
         if storage is not None and storage not in STORAGE_KINDS:
-            raise InvalidInput(f"invalid storage {storage!r}: use one of "
-                               f"{', '.join(STORAGE_KINDS)}", "invalid-option")
+            raise InvalidOption(f"invalid storage {storage!r}: use one of "
+                                f"{', '.join(STORAGE_KINDS)}")
         inv.finish("account", inv.bank().create(account, opening, minimum, inv.op_id, storage))
 
     run(ctx, json_, action, mutating=True, op_id=op_id)
@@ -477,7 +480,7 @@ def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] 
     def action(inv: Invocation) -> None:
         account = None if name is None else validate_name(name)
         result = inv.bank().verify(account)
-        inv.finish("verify", result, 0 if result["ok"] else 1)
+        inv.finish("verify", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
 
@@ -493,7 +496,7 @@ def demo(ctx: typer.Context, json_: JsonOption = False) -> None:
 
         namespace = f"{DEMO_PREFIX}{new_op_id()[:8]}"
         result = run_demo(inv.bank(namespace))
-        inv.finish("demo", result, 0 if result["ok"] else 1)
+        inv.finish("demo", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
 
@@ -525,7 +528,7 @@ def simulate(
         with inv.renderer.progress("simulating") as advance:
             result = run_simulation(bank, accounts=accounts, ops=ops, concurrency=concurrency,
                                     chaos=chaos, seed=seed, keep=keep, on_progress=advance)
-        inv.finish("simulate", result, 0 if result["ok"] else 1)
+        inv.finish("simulate", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
 
@@ -594,14 +597,15 @@ def execute(args: list[str], default_map: dict[str, Any] | None = None,
     except typer.Exit as done:
         code = done.exit_code
     except typer.Abort:
-        code = 130
+        code = ExitStatus.INTERRUPTED
     except Exception as error:
-        if getattr(error, "exit_code", None) == 2 and hasattr(error, "format_message"):
+        usage = getattr(error, "exit_code", None) == ExitStatus.INVALID  # click's, also 2
+        if usage and hasattr(error, "format_message"):
             if channel is not None:
                 channel.usage_error(error, json_mode)
             else:
                 show_usage_error(error, json_mode, sys.stdout, sys.stderr)
-            return 2
+            return ExitStatus.INVALID
         debug = channel.debug if channel is not None else bool(os.environ.get("RAYBANK_DEBUG"))
         failure = error if isinstance(error, BankError) else internal_error(
             error, debug, channel.stderr if channel is not None else sys.stderr)
@@ -610,7 +614,7 @@ def execute(args: list[str], default_map: dict[str, Any] | None = None,
         else:
             show_error(failure, json_mode, sys.stdout, sys.stderr)
         return failure.exit_code
-    return code if isinstance(code, int) else 0
+    return code if isinstance(code, int) else ExitStatus.OK
 
 
 def main() -> None:
@@ -621,7 +625,7 @@ def main() -> None:
 def show_usage_error(error: Exception, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
     if json_mode:
         message = error.format_message()  # type: ignore[attr-defined]
-        show_error(InvalidInput(message, "invalid-input"), json_mode, stdout, stderr)
+        show_error(UsageError(message), json_mode, stdout, stderr)
     else:
         error.show(file=stderr)  # type: ignore[attr-defined]
 

@@ -19,8 +19,16 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from raybank.domain.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
-                            RuleViolation)
+from raybank.domain.errors import (
+    BankError,
+    ExitStatus,
+    FaultsDisabled,
+    InfrastructureError,
+    InvalidOption,
+    OpIdReused,
+    TransferUnfinished,
+    rebuilt,
+)
 from raybank.domain.money import ZERO, format_money, parse_stored
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
@@ -64,14 +72,14 @@ def parse_fault(text: str, environ: dict[str, str] | None = None) -> Fault:
     """Parse ``STEP[@VICTIM]``; refused unless the environment explicitly enables faults."""
     env = os.environ if environ is None else environ
     if env.get(FAULTS_ENV) != FAULTS_ENABLED:
-        raise InvalidInput(f"fault injection is a testing aid: set {FAULTS_ENV}="
-                           f"{FAULTS_ENABLED} to use it", "faults-disabled")
+        raise FaultsDisabled(f"fault injection is a testing aid: set {FAULTS_ENV}="
+                             f"{FAULTS_ENABLED} to use it")
     step, _, victim = text.partition("@")
     victim = victim or "coordinator"
     if step not in FAULT_STEPS or victim not in FAULT_VICTIMS:
-        raise InvalidInput(f"invalid fault {text!r}: use STEP[@VICTIM] with STEP one of "
-                           f"{', '.join(FAULT_STEPS)} and VICTIM one of "
-                           f"{', '.join(FAULT_VICTIMS)}", "invalid-option")
+        raise InvalidOption(f"invalid fault {text!r}: use STEP[@VICTIM] with STEP one of "
+                            f"{', '.join(FAULT_STEPS)} and VICTIM one of "
+                            f"{', '.join(FAULT_VICTIMS)}")
     return Fault(step, victim)
 
 
@@ -101,10 +109,9 @@ class TransferRecord:
 
     def check_same(self, source: str, target: str, amount: Decimal) -> None:
         if (self.source, self.target, self.amount) != (source, target, amount):
-            raise RuleViolation(
+            raise OpIdReused(
                 f"op id {self.transfer_id!r} was already used for a transfer of "
                 f"{format_money(self.amount)} from {self.source!r} to {self.target!r}",
-                "op-id-reused",
             )
 
     def _to(self, state: str, **changes: Any) -> TransferRecord:
@@ -124,7 +131,7 @@ class TransferRecord:
 
     def refused(self, error: BankError) -> TransferRecord:
         """Called off: straight to aborted before a hold, through aborting after one."""
-        why = {"exit": error.exit_code, "code": error.code, "message": error.message}
+        why = {"exit": int(error.exit_code), "code": error.code, "message": error.message}
         return self._to(ABORTED if self.state == BEGUN else ABORTING, error=why)
 
     def released(self) -> TransferRecord:
@@ -196,16 +203,15 @@ def unfinished(transfer_id: str, cause: BaseException) -> InfrastructureError:
     repeating the command with the same op id (the error carries it, exit 4).
     """
     reason = cause.message if isinstance(cause, BankError) else f"{type(cause).__name__}: {cause}"
-    return InfrastructureError(
+    return TransferUnfinished(
         f"transfer {transfer_id!r} is not finished yet ({reason}); raybank keeps driving it "
-        f"and will finish it in the background", "transfer-unfinished")
+        f"and will finish it in the background")
 
 
 def refusal(error: dict[str, Any]) -> BankError:
     """The BankError a recorded refusal stands for, so a repeat is refused the same way."""
-    kinds: dict[int, type[BankError]] = {1: RuleViolation, 2: InvalidInput, 3: AccountNotFound}
-    kind = kinds.get(error.get("exit", 4), InfrastructureError)
-    return kind(str(error.get("message", "transfer refused")), error.get("code"))
+    return rebuilt(error.get("code"), str(error.get("message", "transfer refused")),
+                   error.get("exit", ExitStatus.INFRASTRUCTURE))
 
 
 # -- a consistent total (docs/transfers.md, "A consistent total") --------------------------
