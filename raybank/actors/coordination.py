@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-from raybank.domain.errors import InfrastructureError
+from raybank.domain.errors import TransfersBusy
 
 log = logging.getLogger(__name__)
 LOGGED_EVERY = 100
@@ -76,9 +76,9 @@ class LegGate:
                 if time.monotonic() >= give_up:
                     del self._leases[token]
                     self._changed.notify_all()
-                    raise InfrastructureError(
+                    raise TransfersBusy(
                         f"transfer legs still running after {drain_s:.0f}s: no consistent "
-                        f"read possible now", "transfers-busy")
+                        f"read possible now")
                 self._wait(give_up)
             self._leases[token] = time.monotonic() + lease_s
         return token

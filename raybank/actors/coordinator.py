@@ -25,7 +25,13 @@ import ray
 
 from raybank.actors.account_actor import RemoteAccountActor
 from raybank.actors.coordination import LegGate, Redrive
-from raybank.domain.errors import AccountNotFound, InfrastructureError, RuleViolation, StorageError
+from raybank.domain.errors import (
+    AccountNotFound,
+    InjectedFault,
+    RuleViolation,
+    StorageError,
+    TransferStuck,
+)
 from raybank.testing import faults
 from raybank.routing.accounts import AccountRouting
 from raybank.storage import Storage
@@ -179,8 +185,8 @@ class TransferCoordinator:
         with self._gate.leg():
             step = faults.LEG_FAILS[method]
             if faults.armed(self._home, step, account):  # testing aid
-                raise InfrastructureError(f"{method} on {account!r} failed: injected fault "
-                                          f"({step}--{account})", "injected-fault")
+                raise InjectedFault(f"{method} on {account!r} failed: injected fault "
+                                    f"({step}--{account})")
             return self._accounts.call(account, method, record.transfer_id, record.amount,
                                    counterparty)
 
@@ -189,8 +195,8 @@ class TransferCoordinator:
         try:
             return self._leg(record.source, method, record, record.target)
         except (RuleViolation, AccountNotFound) as error:
-            raise InfrastructureError(f"transfer {record.transfer_id!r} cannot {method} on "
-                                      f"{record.source!r}: {error}", "transfer-stuck") from None
+            raise TransferStuck(f"transfer {record.transfer_id!r} cannot {method} on "
+                                f"{record.source!r}: {error}") from None
 
     # -- the log ---------------------------------------------------------------------------
     def _save(self, record: TransferRecord) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from raybank.domain import account as domain
 from raybank.domain.account import Account, AppliedOp, Event
-from raybank.domain.errors import AccountNotFound, BankError, InfrastructureError
+from raybank.domain.errors import AccountNotFound, BadGroup, BankError, InfrastructureError
 from raybank.domain.transfer import applied_legs
 from raybank.storage import audit
 from raybank.storage.base import AccountStore
@@ -143,7 +143,7 @@ class LiveAccount:
         try:
             for method, args in calls:
                 if method not in GROUPABLE:
-                    raise InfrastructureError(f"{method!r} cannot run in a group", "bad-group")
+                    raise BadGroup(f"{method!r} cannot run in a group")
                 try:
                     answers.append(getattr(self, method)(*args))
                 except InfrastructureError:

@@ -28,7 +28,7 @@ import ray
 from ray.exceptions import RayTaskError
 
 from raybank.domain.account import Account, Event, applied_op_of
-from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError, unwrap_remote
+from raybank.domain.errors import AccountExists, AccountNotFound, StorageConflict, unwrap_remote
 from raybank.testing.faults import POOL_AFTER_APPEND, crash_point
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
@@ -63,13 +63,13 @@ class PersistenceActor:
             if account.applied.get(event.op_id) == applied_op_of(event):
                 return  # already durable: Ray retried an append whose reply was lost
             if event.seq == 1:
-                raise RuleViolation(f"account {name!r} already exists", "account-exists")
-            raise StorageError(f"event {event.seq} of {name!r} (op id {event.op_id!r}) "
-                               f"conflicts with the stored history, which is at event "
-                               f"{account.seq}", "storage-conflict")
+                raise AccountExists(f"account {name!r} already exists")
+            raise StorageConflict(f"event {event.seq} of {name!r} (op id {event.op_id!r}) "
+                                  f"conflicts with the stored history, which is at event "
+                                  f"{account.seq}")
         if event.seq != account.seq + 1:
-            raise StorageError(f"event {event.seq} of {name!r} does not follow the stored "
-                               f"event {account.seq}", "storage-conflict")
+            raise StorageConflict(f"event {event.seq} of {name!r} does not follow the stored "
+                                  f"event {account.seq}")
         try:
             account.apply(event)
             store.append(account, event, sync=sync)

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from raybank.domain.errors import InvalidInput
+from raybank.domain.errors import InvalidHome
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -53,6 +53,6 @@ def main_options(
     try:
         home = home.expanduser()
     except RuntimeError as error:  # ~user of no such user
-        raise InvalidInput(f"invalid home {str(home)!r}: {error}", "invalid-home") from None
+        raise InvalidHome(f"invalid home {str(home)!r}: {error}") from None
     ctx.obj = Settings(home=home.absolute(), address=address or None,
                        namespace=namespace, persistence=persistence)

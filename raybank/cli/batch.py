@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from raybank.cli.catalog import PIPELINED, REFUSED_IN_BATCH
 from raybank.cli.runner import CHANNEL, Channel, execute, internal_error
-from raybank.domain.errors import BankError, InfrastructureError, InvalidInput, error_object
+from raybank.domain.errors import (
+    BankError,
+    ExitStatus,
+    InfrastructureError,
+    InvalidBatchLine,
+    UnreadableInput,
+    UsageError,
+    error_object,
+)
 
 if TYPE_CHECKING:
     from raybank.cli.render import Renderer
@@ -58,8 +66,7 @@ def open_input(file: str) -> BinaryIO:
     try:
         return open(file, "rb")  # read_lines closes it
     except OSError as error:
-        raise InvalidInput(f"cannot read batch input {file!r}: {error.strerror}",
-                           "unreadable-input") from error
+        raise UnreadableInput(f"cannot read batch input {file!r}: {error.strerror}") from error
 
 
 def read_lines(source: BinaryIO) -> Iterator[str | BankError]:
@@ -78,19 +85,17 @@ def read_lines(source: BinaryIO) -> Iterator[str | BankError]:
                 if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                     while raw and not raw.endswith(b"\n"):  # skip the rest of it
                         raw = source.readline(MAX_LINE_BYTES + 1)
-                    yield InvalidInput(f"line longer than {MAX_LINE_BYTES} bytes",
-                                       "invalid-batch-line")
+                    yield InvalidBatchLine(f"line longer than {MAX_LINE_BYTES} bytes")
                     continue
             except OSError as error:
-                yield InvalidInput(f"cannot read batch input: {error.strerror}",
-                                   "unreadable-input")
+                yield UnreadableInput(f"cannot read batch input: {error.strerror}")
                 return
             if not raw:
                 return
             try:
                 yield raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
             except UnicodeDecodeError as error:
-                yield InvalidInput(f"line is not UTF-8: {error}", "invalid-batch-line")
+                yield InvalidBatchLine(f"line is not UTF-8: {error}")
 
 
 class LineReader:
@@ -123,7 +128,7 @@ class Outcome:
     """What one line's command ended with: a result (maybe still pending) or an error."""
 
     payload: Any = None
-    exit: int = 0
+    exit: int = ExitStatus.OK
     error: BankError | None = None
     op_id: str | None = None  # of a mutating line, for an error that comes later
     transfer_id: str | None = None
@@ -147,7 +152,7 @@ class LineChannel(Channel):
 
     def usage_error(self, error: Exception, json_mode: bool) -> None:
         message = error.format_message()  # type: ignore[attr-defined]
-        self.outcome = Outcome(exit=2, error=InvalidInput(message, "invalid-input"))
+        self.outcome = Outcome(exit=ExitStatus.INVALID, error=UsageError(message))
 
     def early_error(self, error: BankError, json_mode: bool) -> None:
         self.outcome = Outcome(exit=error.exit_code, error=error)
@@ -159,7 +164,7 @@ class Printer:
     def __init__(self, renderer: Renderer, invocation: Invocation) -> None:
         self.renderer = renderer
         self.invocation = invocation
-        self.first_failure = 0
+        self.first_failure: int = ExitStatus.OK
         self.closed_at: int | None = None  # the first line that could not be printed
         self._queue: queue.Queue[tuple[int, Outcome] | None] = queue.Queue(IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name="batch-printer", daemon=True)
@@ -215,9 +220,9 @@ def run_line(invocation: Invocation, bank: Bank, pipeline: Pipeline, parent: Any
              words: list[str]) -> Outcome:
     command = words[0]
     if command in REFUSED_IN_BATCH or command.startswith("-"):
-        return Outcome(exit=2, error=InvalidInput(
+        return Outcome(exit=ExitStatus.INVALID, error=InvalidBatchLine(
             f"{command!r} cannot run inside batch (global options and the commands "
-            f"{', '.join(sorted(REFUSED_IN_BATCH))} are not allowed)", "invalid-batch-line"))
+            f"{', '.join(sorted(REFUSED_IN_BATCH))} are not allowed)"))
     channel = LineChannel(invocation, pipeline if command in PIPELINED else bank)
     token = CHANNEL.set(channel)
     try:
@@ -225,9 +230,8 @@ def run_line(invocation: Invocation, bank: Bank, pipeline: Pipeline, parent: Any
     finally:
         CHANNEL.reset(token)
     if channel.outcome is None:  # e.g. --help: nothing to report but its exit code
-        return Outcome(exit=code, error=InvalidInput("the line produced no result",
-                                                     "invalid-batch-line") if code else None,
-                       payload={})
+        return Outcome(exit=code, error=InvalidBatchLine("the line produced no result")
+                       if code else None, payload={})
     return channel.outcome
 
 
@@ -260,8 +264,8 @@ def run_batch(invocation: Invocation, source: BinaryIO, parent: Any) -> int:
             try:
                 words = split_words(text)
             except ValueError as error:
-                printer.put(number, Outcome(exit=2, error=InvalidInput(
-                    f"cannot split line {number}: {error}", "invalid-batch-line")))
+                printer.put(number, Outcome(exit=ExitStatus.INVALID, error=InvalidBatchLine(
+                    f"cannot split line {number}: {error}")))
                 continue
             if not words:
                 continue

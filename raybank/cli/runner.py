@@ -22,9 +22,10 @@ import typer
 from raybank.cli.catalog import COMMANDS
 from raybank.domain.errors import (
     BankError,
+    ExitStatus,
     InfrastructureError,
     InternalError,
-    InvalidInput,
+    UsageError,
     error_object,
 )
 from raybank.domain.names import new_op_id, validate_namespace, validate_op_id
@@ -140,7 +141,7 @@ class Invocation:
                 hook(home.path)
         return Bank(home.path, namespace or self.settings.namespace, self.settings.persistence)
 
-    def finish(self, view: str, payload: Any, exit_code: int = 0) -> NoReturn:
+    def finish(self, view: str, payload: Any, exit_code: int = ExitStatus.OK) -> NoReturn:
         if self.channel is not None:
             self.channel.result(self, view, payload, exit_code)
         else:
@@ -261,14 +262,15 @@ def execute(group: Any, args: list[str], default_map: dict[str, Any] | None = No
     except typer.Exit as done:
         code = done.exit_code
     except typer.Abort:
-        code = 130
+        code = ExitStatus.INTERRUPTED
     except Exception as error:
-        if getattr(error, "exit_code", None) == 2 and hasattr(error, "format_message"):
+        usage = getattr(error, "exit_code", None) == ExitStatus.INVALID  # click's, also 2
+        if usage and hasattr(error, "format_message"):
             if channel is not None:
                 channel.usage_error(error, json_mode)
             else:
                 show_usage_error(error, json_mode, sys.stdout, sys.stderr)
-            return 2
+            return ExitStatus.INVALID
         debug = channel.debug if channel is not None else bool(os.environ.get("RAYBANK_DEBUG"))
         failure = error if isinstance(error, BankError) else internal_error(
             error, debug, channel.stderr if channel is not None else sys.stderr)
@@ -277,13 +279,13 @@ def execute(group: Any, args: list[str], default_map: dict[str, Any] | None = No
         else:
             show_error(failure, json_mode, sys.stdout, sys.stderr)
         return failure.exit_code
-    return code if isinstance(code, int) else 0
+    return code if isinstance(code, int) else ExitStatus.OK
 
 
 def show_usage_error(error: Exception, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
     if json_mode:
         message = error.format_message()  # type: ignore[attr-defined]
-        show_error(InvalidInput(message, "invalid-input"), json_mode, stdout, stderr)
+        show_error(UsageError(message), json_mode, stdout, stderr)
     else:
         error.show(file=stderr)  # type: ignore[attr-defined]
 

@@ -34,7 +34,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from raybank.domain.errors import ClusterUnavailable, InvalidInput, StorageError
+from raybank.domain.errors import (
+    ClusterStartFailed,
+    ClusterUnreachable,
+    InvalidHome,
+    StorageCorrupt,
+    StorageUnreadable,
+)
 from raybank.storage.files import PRIVATE_FILE, private_dir, read_bytes, write_atomically
 
 START_TIMEOUT_S = 60.0
@@ -104,8 +110,7 @@ class Home:
         try:
             return ClusterRecord(**json.loads(read_bytes(self.record_path)))
         except (TypeError, ValueError) as error:
-            raise StorageError(f"{self.record_path} is corrupt: {error}",
-                               "storage-corrupt") from error
+            raise StorageCorrupt(f"{self.record_path} is corrupt: {error}") from error
 
     def write_record(self, record: ClusterRecord) -> None:
         write_atomically(self.record_path, json.dumps(asdict(record)).encode())
@@ -135,16 +140,15 @@ def check_home(path: Path) -> None:
     try:
         info = path.stat()
     except OSError as error:
-        raise StorageError(f"cannot read data folder {path}: {error.strerror}",
-                           "storage-unreadable") from error
+        raise StorageUnreadable(f"cannot read data folder {path}: {error.strerror}") from error
     if info.st_uid != os.getuid():
         problem = "it belongs to another user"
     elif info.st_mode & 0o022:
         problem = f"other users may write to it (mode {stat.S_IMODE(info.st_mode):o})"
     else:
         return
-    raise InvalidInput(f"refusing home {path}: {problem}; use a folder that only you can "
-                       "write, such as ~/.raybank", "invalid-home")
+    raise InvalidHome(f"refusing home {path}: {problem}; use a folder that only you can "
+                      "write, such as ~/.raybank")
 
 
 def answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
@@ -228,8 +232,8 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
     if returncode != 0 or not answers(record.address):
         _stop_session(record)
         home.record_path.unlink(missing_ok=True)
-        raise ClusterUnavailable(
-            f"could not start the embedded Ray cluster (see {log_path})", "cluster-start-failed"
+        raise ClusterStartFailed(
+            f"could not start the embedded Ray cluster (see {log_path})"
         )
     return record
 
@@ -345,7 +349,7 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
         record, _ = up(home)
         address = record.address
     elif not answers(address):
-        raise ClusterUnavailable(f"no Ray cluster answers at {address}", "cluster-unreachable")
+        raise ClusterUnreachable(f"no Ray cluster answers at {address}")
     if record is not None and record.address == address:
         os.environ.update(auth_environment(home))
     if "ray" in sys.modules:
@@ -356,6 +360,6 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
         ray.init(address=address, namespace=namespace, log_to_driver=False,
                  logging_level=logging.ERROR, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ClusterUnavailable(f"cannot attach to the Ray cluster at {address}: {error}",
-                                 "cluster-unreachable") from error
+        raise ClusterUnreachable(f"cannot attach to the Ray cluster at {address}: "
+                                 f"{error}") from error
     return address

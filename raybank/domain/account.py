@@ -17,7 +17,16 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain.errors import (
+    AccountExists,
+    AccountNotFound,
+    BelowMinimum,
+    InsufficientFunds,
+    NoSuchHold,
+    OpIdReused,
+    StorageCorrupt,
+    StorageError,
+)
 from raybank.domain.money import ZERO, format_money, parse_stored
 
 CREATED = "created"
@@ -198,31 +207,28 @@ class Account:
 
     def check_not_opened(self) -> None:
         if self.opened:
-            raise RuleViolation(f"account {self.name!r} already exists", "account-exists")
+            raise AccountExists(f"account {self.name!r} already exists")
 
     def check_sufficient_funds(self, amount: Decimal) -> None:
         if amount > self.available:
-            raise RuleViolation(
+            raise InsufficientFunds(
                 f"insufficient funds in {self.name!r}: {format_money(amount)} requested, "
                 f"{format_money(max(self.available, ZERO))} available above the minimum "
                 f"balance of {format_money(self.min_balance)}",
-                "insufficient-funds",
             )
 
     def check_hold(self, transfer_id: str, amount: Decimal) -> None:
         if self.holds.get(transfer_id) != amount:
-            raise RuleViolation(
+            raise NoSuchHold(
                 f"no hold of {format_money(amount)} for transfer {transfer_id!r} on {self.name!r}",
-                "no-such-hold",
             )
 
     def previous(self, op_id: str, request: AppliedOp) -> AppliedOp | None:
         """The earlier application of ``op_id``, or None; refuses reuse for another request."""
         earlier = self.applied.get(op_id)
         if earlier is not None and not earlier.same_request(request):
-            raise RuleViolation(
+            raise OpIdReused(
                 f"op id {op_id!r} was already used on {self.name!r} for a different request",
-                "op-id-reused",
             )
         return earlier
 
@@ -235,10 +241,9 @@ class Account:
     def decide_open(self, op_id: str, balance: Decimal, min_balance: Decimal) -> Event:
         self.check_not_opened()
         if balance < min_balance:
-            raise RuleViolation(
+            raise BelowMinimum(
                 f"opening balance {format_money(balance)} is below the minimum balance "
                 f"{format_money(min_balance)}",
-                "below-minimum",
             )
         return self._event(op_id, CREATED, balance, balance, min_balance=min_balance)
 
@@ -300,7 +305,7 @@ class Account:
 
     def _check_follows(self, event: Event) -> None:
         def corrupt(why: str) -> StorageError:
-            return StorageError(f"event {event.seq} of {self.name!r} {why}", "storage-corrupt")
+            return StorageCorrupt(f"event {event.seq} of {self.name!r} {why}")
 
         if event.seq != self.seq + 1:
             raise corrupt(f"does not follow event {self.seq}")

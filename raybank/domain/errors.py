@@ -1,13 +1,55 @@
-"""The one error hierarchy of raybank.
+"""The one error hierarchy of raybank, and the exit statuses of the command-line contract.
 
-Every failure a user can see is a ``BankError``. Each class carries the exit code of the
-command-line contract and a kebab-case ``code`` for JSON; the CLI maps them in one place.
-Errors pickle by their ``args`` so that they cross Ray's process boundary intact.
+Every failure a user can see is a ``BankError``. A few *families* say what kind of failure it
+is and carry its exit status (``RuleViolation`` 1, ``InvalidInput`` 2, ``AccountNotFound`` 3,
+``InfrastructureError`` 4 with ``StorageError`` and ``ClusterUnavailable`` under it); under
+them one *specific* class per kebab-case ``code`` that JSON reports (``InsufficientFunds``,
+``StorageCorrupt``, ...). Code raises the specific class with a message only, and catches a
+family; the CLI maps them to output in one place. docs/decisions.md lists every code by exit
+status (tests/unit/test_docs.py checks it). Errors pickle by their message and their
+``__dict__``, so they cross Ray's process boundary as the same class with the same fields.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
+
+# The hierarchy, for the Python API (raybank.InsufficientFunds, ...); helpers stay unlisted.
+__all__ = [
+    "ExitStatus", "BankError",
+    # families
+    "RuleViolation", "InvalidInput", "AccountNotFound", "InfrastructureError", "StorageError",
+    "ClusterUnavailable",
+    # exit 1
+    "AccountExists", "InsufficientFunds", "BelowMinimum", "OpIdReused", "NoSuchHold",
+    # exit 2
+    "UsageError", "InvalidAmount", "InvalidName", "InvalidNamespace", "InvalidOpId",
+    "InvalidOption", "InvalidHome", "SameAccount", "InvalidBatchLine",
+    "UnreadableInput",
+    # exit 4
+    "StorageCorrupt", "StorageMissing", "StorageUnreadable", "StorageUnwritable",
+    "StorageLocked", "StorageUnsafePath", "StorageConflict",
+    "ClusterUnreachable", "ClusterStartFailed", "CallTimeout", "GatewayMismatch",
+    "ActorFailed", "ActorUnavailable", "RestartTimeout", "ReleaseTimeout", "NoCoordinator",
+    "RayFailed", "BadGroup", "CutTimeout", "TransfersBusy", "TransferStuck",
+    "TransferUnfinished", "InjectedFault", "GatewayLost", "InternalError",
+]
+
+
+class ExitStatus(enum.IntEnum):
+    """How a command ends: the exit codes of the command-line contract.
+
+    An ``int``, so it goes wherever an exit code goes (``sys.exit``, JSON) as its number.
+    """
+
+    OK = 0  # done: the change is durable
+    REFUSED = 1  # refused by the bank's rules; nothing changed
+    CHECK_FAILED = 1  # alias: verify, demo or simulate found something wrong
+    INVALID = 2  # invalid input or usage; nothing changed
+    NOT_FOUND = 3  # no such account; nothing changed
+    INFRASTRUCTURE = 4  # cluster, storage or raybank itself failed; may have applied
+    INTERRUPTED = 130  # Ctrl-C: the shells' 128 + SIGINT, outside the contract's codes
 
 
 class BankError(Exception):
@@ -17,24 +59,21 @@ class BankError(Exception):
     ``transfer_id`` for transfers), so that a script can repeat it safely, and whether the
     change may have happened anyway (``may_have_applied``): never for exits 1-3, which
     change nothing; for exit 4 unless raybank knows it did not (``not_applied``).
-    Instance attributes travel with the error through pickling (Ray) like its args.
+    Instance attributes travel with the error through pickling (Ray) like its message.
     """
 
-    exit_code = 4
+    exit_code: ExitStatus = ExitStatus.INFRASTRUCTURE
     code = "error"
 
-    def __init__(self, message: str, code: str | None = None, *,
-                 not_applied: bool = False) -> None:
-        super().__init__(message, code)  # both in args, so the error pickles across Ray
-        if code:
-            self.code = code
+    def __init__(self, message: str, *, not_applied: bool = False) -> None:
+        super().__init__(message)  # the message alone in args: every class rebuilds from it
         self.op_id: str | None = None
         self.transfer_id: str | None = None
         self.not_applied = not_applied
 
     @property
     def may_have_applied(self) -> bool:
-        return self.exit_code == 4 and not self.not_applied
+        return self.exit_code == ExitStatus.INFRASTRUCTURE and not self.not_applied
 
     def about(self, op_id: str, transfer_id: str | None = None) -> BankError:
         """Mark this error as the outcome of the command with ``op_id``; returns self."""
@@ -49,7 +88,7 @@ class BankError(Exception):
         if self.may_have_applied:
             return (f"{self.message} (op id {self.op_id}: it may have been applied; repeat "
                     f"with --op-id {self.op_id} to apply it exactly once)")
-        if self.exit_code == 4:
+        if self.exit_code == ExitStatus.INFRASTRUCTURE:
             return f"{self.message} (op id {self.op_id}: not applied)"
         return f"{self.message} (op id {self.op_id})"
 
@@ -61,31 +100,33 @@ class BankError(Exception):
         return self.message
 
 
+# -- families: what kind of failure, and so the exit status --------------------------------
+
 class RuleViolation(BankError):
     """Refused by the bank's rules (exit 1): funds, minimum balance, duplicates."""
 
-    exit_code = 1
+    exit_code = ExitStatus.REFUSED
     code = "rule-violation"
 
 
 class InvalidInput(BankError):
     """The command's input is malformed (exit 2): amount, name, option."""
 
-    exit_code = 2
+    exit_code = ExitStatus.INVALID
     code = "invalid-input"
 
 
 class AccountNotFound(BankError):
-    """No account by that name (exit 3)."""
+    """No account by that name (exit 3). Both a family and the one error of its kind."""
 
-    exit_code = 3
+    exit_code = ExitStatus.NOT_FOUND
     code = "account-not-found"
 
 
 class InfrastructureError(BankError):
     """The cluster or storage failed (exit 4); the command may not have run."""
 
-    exit_code = 4
+    exit_code = ExitStatus.INFRASTRUCTURE
     code = "infrastructure"
 
 
@@ -96,9 +137,235 @@ class StorageError(InfrastructureError):
 
 
 class ClusterUnavailable(InfrastructureError):
-    """The Ray cluster cannot be reached or started."""
+    """The Ray cluster cannot be reached or started, or does not answer in time."""
 
     code = "cluster-unavailable"
+
+
+# -- exit 1: refused by the bank's rules ---------------------------------------------------
+
+class AccountExists(RuleViolation):
+    """``create`` of a name that is taken."""
+
+    code = "account-exists"
+
+
+class InsufficientFunds(RuleViolation):
+    """The money would fall below the account's minimum balance (withdrawal, transfer)."""
+
+    code = "insufficient-funds"
+
+
+class BelowMinimum(RuleViolation):
+    """An opening balance below the account's own minimum."""
+
+    code = "below-minimum"
+
+
+class OpIdReused(RuleViolation):
+    """An op id used before on this account (or transfer) for another request."""
+
+    code = "op-id-reused"
+
+
+class NoSuchHold(RuleViolation):
+    """A transfer settled or released a hold the account does not have."""
+
+    code = "no-such-hold"
+
+
+# -- exit 2: invalid input -----------------------------------------------------------------
+
+class UsageError(InvalidInput):
+    """The words do not parse as a command (click's usage errors, with --json)."""
+
+    code = "invalid-input"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid-amount"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid-name"
+
+
+class InvalidNamespace(InvalidInput):
+    code = "invalid-namespace"
+
+
+class InvalidOpId(InvalidInput):
+    code = "invalid-op-id"
+
+
+class InvalidOption(InvalidInput):
+    """An option's value is not one of its choices, or not for this namespace."""
+
+    code = "invalid-option"
+
+
+class InvalidHome(InvalidInput):
+    """A home that cannot be named, or that others own or may write to."""
+
+    code = "invalid-home"
+
+
+class SameAccount(InvalidInput):
+    """A transfer from an account to itself."""
+
+    code = "same-account"
+
+
+class InvalidBatchLine(InvalidInput):
+    """A batch line that cannot run: overlong, not UTF-8, unsplittable, or not allowed."""
+
+    code = "invalid-batch-line"
+
+
+class UnreadableInput(InvalidInput):
+    """The batch input file cannot be opened or read."""
+
+    code = "unreadable-input"
+
+
+# -- exit 4: storage -----------------------------------------------------------------------
+
+class StorageCorrupt(StorageError):
+    code = "storage-corrupt"
+
+
+class StorageMissing(StorageError):
+    """The account's folder is there, its state file is not."""
+
+    code = "storage-missing"
+
+
+class StorageUnreadable(StorageError):
+    code = "storage-unreadable"
+
+
+class StorageUnwritable(StorageError):
+    code = "storage-unwritable"
+
+
+class StorageLocked(StorageError):
+    """Another live process holds the file's writer lock."""
+
+    code = "storage-locked"
+
+
+class StorageUnsafePath(StorageError):
+    """A path that would leave the data folder (defence behind the name rules)."""
+
+    code = "storage-unsafe-path"
+
+
+class StorageConflict(StorageError):
+    """An event that does not follow the stored history (persistence pool)."""
+
+    code = "storage-conflict"
+
+
+# -- exit 4: the cluster and its actors ----------------------------------------------------
+
+class ClusterUnreachable(ClusterUnavailable):
+    code = "cluster-unreachable"
+
+
+class ClusterStartFailed(ClusterUnavailable):
+    code = "cluster-start-failed"
+
+
+class CallTimeout(ClusterUnavailable):
+    """An actor did not answer in time."""
+
+    code = "timeout"
+
+
+class GatewayMismatch(ClusterUnavailable):
+    """The gateway was asked to serve another home or cluster than its own."""
+
+    code = "gateway-mismatch"
+
+
+class ActorFailed(InfrastructureError):
+    """An actor call failed in Ray, not with a BankError of its own."""
+
+    code = "actor-failed"
+
+
+class ActorUnavailable(InfrastructureError):
+    """The actor died again, or could not be found or started."""
+
+    code = "actor-unavailable"
+
+
+class RestartTimeout(InfrastructureError):
+    """A killed actor did not come back in time (kill --restart)."""
+
+    code = "restart-timeout"
+
+
+class ReleaseTimeout(InfrastructureError):
+    """A dead actor's name was not freed in time for its successor."""
+
+    code = "release-timeout"
+
+
+class NoCoordinator(InfrastructureError):
+    """A routing without a transfer coordinator was asked for one (a bug)."""
+
+    code = "no-coordinator"
+
+
+class RayFailed(InfrastructureError):
+    """A look-up in Ray itself failed (accounts)."""
+
+    code = "ray-error"
+
+
+class BadGroup(InfrastructureError):
+    """A group commit was asked to run a method that cannot run in a group (a bug)."""
+
+    code = "bad-group"
+
+
+class GatewayLost(InfrastructureError):
+    """The gateway stopped before answering a request that may have changed something."""
+
+    code = "gateway-lost"
+
+
+# -- exit 4: transfers ---------------------------------------------------------------------
+
+class CutTimeout(InfrastructureError):
+    """The accounts could not all be read within a pause of the transfers."""
+
+    code = "cut-timeout"
+
+
+class TransfersBusy(InfrastructureError):
+    """Transfer legs kept running: no consistent read possible now."""
+
+    code = "transfers-busy"
+
+
+class TransferStuck(InfrastructureError):
+    """A credited transfer's source refused its settle or release: a broken invariant."""
+
+    code = "transfer-stuck"
+
+
+class TransferUnfinished(InfrastructureError):
+    """A transfer met a failure mid-way; the coordinator finishes it in the background."""
+
+    code = "transfer-unfinished"
+
+
+class InjectedFault(InfrastructureError):
+    """A failure injected on purpose (a testing aid)."""
+
+    code = "injected-fault"
 
 
 _DETAIL_CHARS = 300  # of an unexpected exception's text, in its one-line message
@@ -133,9 +400,65 @@ def unwrap_remote(error: Exception) -> BankError:
     """The BankError an actor raised, out of Ray's wrapper; anything else is infrastructure.
 
     Ray re-raises an actor's exception wrapped in a RayTaskError whose ``cause`` is the
-    original; reading the attribute keeps this module free of Ray.
+    original (the same class, pickled across); reading the attribute keeps this module free
+    of Ray.
     """
     cause = getattr(error, "cause", None)
     if isinstance(cause, BankError):
         return cause
-    return InfrastructureError(f"actor failed: {cause or error}", "actor-failed")
+    return ActorFailed(f"actor failed: {cause or error}")
+
+
+# -- from a code back to its class ---------------------------------------------------------
+
+_FAMILIES = (BankError, RuleViolation, InvalidInput, InfrastructureError, StorageError,
+             ClusterUnavailable)
+# A code recorded under an exit status, when this version has no class for the code.
+_FAMILY_OF_STATUS: dict[int, type[BankError]] = {
+    ExitStatus.REFUSED: RuleViolation,
+    ExitStatus.INVALID: InvalidInput,
+    ExitStatus.NOT_FOUND: AccountNotFound,
+}
+
+
+def _specific_classes() -> dict[str, type[BankError]]:
+    """Every class of this module below the families, by its code (each code once)."""
+    found: dict[str, type[BankError]] = {}
+    pending = list(BankError.__subclasses__())
+    while pending:
+        kind = pending.pop(0)
+        pending.extend(kind.__subclasses__())
+        if kind in _FAMILIES:
+            continue
+        if "code" not in vars(kind) or kind.code in found:
+            raise TypeError(f"{kind.__name__} needs a code of its own, not {kind.code!r}")
+        found[kind.code] = kind
+    return found
+
+
+_BY_CODE = _specific_classes()
+
+
+def specific_errors() -> tuple[type[BankError], ...]:
+    """The class of every code raybank reports, by exit status, then code."""
+    return tuple(sorted(_BY_CODE.values(), key=lambda kind: (kind.exit_code, kind.code)))
+
+
+def error_class(code: str) -> type[BankError] | None:
+    """The class that reports ``code``, or None for a code raybank does not have."""
+    return _BY_CODE.get(code)
+
+
+def rebuilt(code: str | None, message: str, exit_status: int) -> BankError:
+    """The error that a stored outcome (its code, message and exit status) stands for.
+
+    A known code comes back as its own class. A code this version does not have (stored by
+    another one) keeps its string, in the family of its exit status.
+    """
+    kind = _BY_CODE.get(code or "")
+    if kind is not None:
+        return kind(message)
+    error = _FAMILY_OF_STATUS.get(exit_status, InfrastructureError)(message)
+    if code:
+        error.code = code  # an instance attribute: it pickles with the error
+    return error

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from raybank.domain.errors import InvalidInput
+from raybank.domain.errors import InvalidAmount
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000000000.00")
@@ -25,15 +25,13 @@ _STORED = re.compile(r"-?(0|[1-9][0-9]{0,25})\.[0-9]{2}")
 def parse_amount(text: str) -> Decimal:
     """Parse an amount a command moves: greater than 0, at most 1e12, 2 fraction digits."""
     if not isinstance(text, str) or not _AMOUNT.fullmatch(text):
-        raise InvalidInput(
+        raise InvalidAmount(
             f"invalid amount {text!r}: use a plain decimal like 12.50 (at most 2 fraction digits)",
-            "invalid-amount",
         )
     value = Decimal(text).quantize(CENT)
     if value <= 0 or value > MAX_AMOUNT:
-        raise InvalidInput(
+        raise InvalidAmount(
             f"invalid amount {text!r}: must be greater than 0 and at most {MAX_AMOUNT}",
-            "invalid-amount",
         )
     return value
 
@@ -42,13 +40,12 @@ def parse_balance(text: str, *, what: str = "balance", allow_negative: bool = Fa
     """Parse an opening or minimum balance: zero allowed, negative only for minimums."""
     pattern = _SIGNED_AMOUNT if allow_negative else _AMOUNT
     if not isinstance(text, str) or not pattern.fullmatch(text):
-        raise InvalidInput(
+        raise InvalidAmount(
             f"invalid {what} {text!r}: use a plain decimal like 12.50 (at most 2 fraction digits)",
-            "invalid-amount",
         )
     value = Decimal(text).quantize(CENT)
     if abs(value) > MAX_AMOUNT:
-        raise InvalidInput(f"invalid {what} {text!r}: at most {MAX_AMOUNT}", "invalid-amount")
+        raise InvalidAmount(f"invalid {what} {text!r}: at most {MAX_AMOUNT}")
     return value if value else ZERO  # "-0" is zero, never a stored "-0.00"
 
 

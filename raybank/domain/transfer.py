@@ -18,8 +18,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from raybank.domain.errors import (AccountNotFound, BankError, InfrastructureError, InvalidInput,
-                            RuleViolation)
+from raybank.domain.errors import (
+    BankError,
+    ExitStatus,
+    InfrastructureError,
+    OpIdReused,
+    TransferUnfinished,
+    rebuilt,
+)
 from raybank.domain.money import ZERO, format_money, parse_stored
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
@@ -65,10 +71,9 @@ class TransferRecord:
 
     def check_same(self, source: str, target: str, amount: Decimal) -> None:
         if (self.source, self.target, self.amount) != (source, target, amount):
-            raise RuleViolation(
+            raise OpIdReused(
                 f"op id {self.transfer_id!r} was already used for a transfer of "
                 f"{format_money(self.amount)} from {self.source!r} to {self.target!r}",
-                "op-id-reused",
             )
 
     def _to(self, state: str, **changes: Any) -> TransferRecord:
@@ -88,7 +93,7 @@ class TransferRecord:
 
     def refused(self, error: BankError) -> TransferRecord:
         """Called off: straight to aborted before a hold, through aborting after one."""
-        why = {"exit": error.exit_code, "code": error.code, "message": error.message}
+        why = {"exit": int(error.exit_code), "code": error.code, "message": error.message}
         return self._to(ABORTED if self.state == BEGUN else ABORTING, error=why)
 
     def released(self) -> TransferRecord:
@@ -160,16 +165,15 @@ def unfinished(transfer_id: str, cause: BaseException) -> InfrastructureError:
     repeating the command with the same op id (the error carries it, exit 4).
     """
     reason = cause.message if isinstance(cause, BankError) else f"{type(cause).__name__}: {cause}"
-    return InfrastructureError(
+    return TransferUnfinished(
         f"transfer {transfer_id!r} is not finished yet ({reason}); raybank keeps driving it "
-        f"and will finish it in the background", "transfer-unfinished")
+        f"and will finish it in the background")
 
 
 def refusal(error: dict[str, Any]) -> BankError:
     """The BankError a recorded refusal stands for, so a repeat is refused the same way."""
-    kinds: dict[int, type[BankError]] = {1: RuleViolation, 2: InvalidInput, 3: AccountNotFound}
-    kind = kinds.get(error.get("exit", 4), InfrastructureError)
-    return kind(str(error.get("message", "transfer refused")), error.get("code"))
+    return rebuilt(error.get("code"), str(error.get("message", "transfer refused")),
+                   error.get("exit", ExitStatus.INFRASTRUCTURE))
 
 
 # -- a consistent total (docs/transfers.md, "A consistent total") --------------------------

@@ -27,6 +27,9 @@ _TERMINAL_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LIN
                  "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 CONNECT_TIMEOUT_S = 1.0
 REPLY_TIMEOUT_S = 600.0
+# ExitStatus.INFRASTRUCTURE, named here because this module must start fast and so does not
+# import raybank.domain.errors (tests/unit/test_errors.py keeps the two equal).
+INFRASTRUCTURE_EXIT = 4
 
 
 def main() -> None:
@@ -153,13 +156,13 @@ def via_gateway(argv: list[str]) -> int | None:
             return lost_reply(argv, command, op_id, error)
     if reply.get("refused"):
         return None  # not this gateway's to serve (another home): run here
-    code = int(reply.get("exit", 4))
+    code = int(reply.get("exit", INFRASTRUCTURE_EXIT))
     try:
         sys.stdout.write(reply.get("stdout", ""))
         sys.stdout.flush()
     except OSError:  # the reader went away (`| head`) or the disk is full: no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = code or 4
+        code = code or INFRASTRUCTURE_EXIT
     sys.stderr.write(reply.get("stderr", ""))
     return code
 
@@ -172,16 +175,15 @@ def lost_reply(argv: list[str], command: str, op_id: str | None, error: OSError)
     """
     import json
 
-    from raybank.domain.errors import InfrastructureError, error_object
+    from raybank.domain.errors import GatewayLost, error_object
 
     if op_id is None:
-        failure = InfrastructureError(
+        failure = GatewayLost(
             f"the gateway stopped before answering ({error}); the {command} may or may not "
-            "have happened: check the account (raybank accounts) before repeating it",
-            "gateway-lost")
+            "have happened: check the account (raybank accounts) before repeating it")
     else:
-        failure = InfrastructureError(
-            f"the gateway stopped before answering ({error})", "gateway-lost",
+        failure = GatewayLost(
+            f"the gateway stopped before answering ({error})",
         ).about(op_id, op_id if COMMANDS[command].transfer_id else None)
     if "--json" in argv:
         sys.stdout.write(json.dumps({"error": error_object(failure)}) + "\n")

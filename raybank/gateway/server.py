@@ -127,11 +127,10 @@ class Gateway:
     def _bank_for(self, settings: Any, namespace: str | None) -> Any:
         from raybank.service.bank import Bank
         from raybank.cluster.embedded import check_home
-        from raybank.domain.errors import ClusterUnavailable
+        from raybank.domain.errors import GatewayMismatch
 
         if settings.address is not None or settings.home != self.home:
-            raise ClusterUnavailable("the gateway serves only its own home's cluster",
-                                     "gateway-mismatch")
+            raise GatewayMismatch("the gateway serves only its own home's cluster")
         check_home(self.home)  # as a driver would (Home.ensure): its mode may have changed
         return Bank(self.home, namespace or settings.namespace, settings.persistence)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import ray
 
-from raybank.domain.errors import AccountNotFound, InfrastructureError
+from raybank.domain.errors import AccountNotFound, NoCoordinator, RestartTimeout
 from raybank.routing.call import Call
 from raybank.routing.directory import ActorDirectory
 from raybank.routing.introspection import describe, live_names
@@ -87,14 +87,13 @@ class AccountRouting:
             if info["state"] == "ALIVE" and info["pid"] not in (None, old_pid):
                 return info
             time.sleep(0.02)
-        raise InfrastructureError(f"actor did not come back within {RESTART_WAIT_S:.0f}s",
-                                  "restart-timeout")
+        raise RestartTimeout(f"actor did not come back within {RESTART_WAIT_S:.0f}s")
 
     # -- the transfer coordinator ----------------------------------------------------------
     def coordinator_call(self, method: str, *args: Any) -> Any:
         """Call the transfer coordinator (started if need be) and wait for its answer."""
         if self._coordinator is None:
-            raise InfrastructureError("this routing reaches no coordinator", "no-coordinator")
+            raise NoCoordinator("this routing reaches no coordinator")
         name, start = self._coordinator
         return self.directory.call(name, method, *args, start=start).result()
 

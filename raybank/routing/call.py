@@ -24,7 +24,7 @@ from ray.exceptions import (
     RayTaskError,
 )
 
-from raybank.domain.errors import ClusterUnavailable, InfrastructureError, unwrap_remote
+from raybank.domain.errors import ActorFailed, ActorUnavailable, CallTimeout, unwrap_remote
 
 CALL_TIMEOUT_S = 120.0
 
@@ -52,14 +52,13 @@ class Call:
                 raise unwrap_remote(error) from None
             except (ActorDiedError, ActorUnavailableError) as error:
                 if attempt:
-                    raise InfrastructureError(f"actor {self.label!r} is unavailable: {error}",
-                                              "actor-unavailable") from None
+                    raise ActorUnavailable(f"actor {self.label!r} is unavailable: "
+                                           f"{error}") from None
                 self.on_death(self.handle)
                 self._send()
             except GetTimeoutError:
-                raise ClusterUnavailable(f"actor {self.label!r} did not answer in "
-                                         f"{timeout:.0f}s", "timeout") from None
+                raise CallTimeout(f"actor {self.label!r} did not answer in "
+                                  f"{timeout:.0f}s") from None
             except RayError as error:  # anything else Ray raises: never a raw traceback
-                raise InfrastructureError(f"actor {self.label!r} failed: {error}",
-                                          "actor-failed") from None
-        raise InfrastructureError(f"actor {self.label!r} is unavailable", "actor-unavailable")
+                raise ActorFailed(f"actor {self.label!r} failed: {error}") from None
+        raise ActorUnavailable(f"actor {self.label!r} is unavailable")

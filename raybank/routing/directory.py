@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from raybank.domain.errors import InfrastructureError
+from raybank.domain.errors import ActorUnavailable, ReleaseTimeout
 from raybank.routing.call import Call
 from raybank.routing.introspection import actor_id
 
@@ -53,7 +53,7 @@ class ActorDirectory:
         def find() -> ray.actor.ActorHandle:
             handle = self.handle(name, start)
             if handle is None:  # start() always returns a handle
-                raise InfrastructureError(f"no actor for {name!r}", "actor-unavailable")
+                raise ActorUnavailable(f"no actor for {name!r}")
             return handle
 
         return Call(name, find, method, args, lambda old: self.await_release(name, old))
@@ -67,8 +67,7 @@ class ActorDirectory:
             if handle is None or actor_id(handle) != actor_id(old):
                 return
             time.sleep(0.01)
-        raise InfrastructureError(f"the name {name!r} was not released by its dead actor",
-                                  "release-timeout")
+        raise ReleaseTimeout(f"the name {name!r} was not released by its dead actor")
 
     def retire(self, name: str) -> None:
         """Kill the named actor for good, if there is one, and wait for its name to free."""

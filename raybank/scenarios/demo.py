@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from raybank.domain.errors import BankError, error_object
+from raybank.domain.errors import BankError, InsufficientFunds, error_object
 from raybank.domain.names import new_op_id
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def run_demo(bank: Bank) -> dict[str, Any]:
                lambda op: bank.withdraw(ALICE, Decimal("30.00"), op), balance_is("120.00"))
         change(f"withdraw {ALICE} 500.00", "account",
                lambda op: bank.withdraw(ALICE, Decimal("500.00"), op),
-               refused_with="insufficient-funds")
+               refused_with=InsufficientFunds.code)
         step(f"kill {ALICE} --restart", "kill", lambda: bank.kill(ALICE, restart=True),
              lambda result: result["recovered"] and result["after"]["balance"] == Decimal("120.00"))
         step(f"balance {ALICE}", "account", lambda: bank.balance(ALICE), balance_is("120.00"))

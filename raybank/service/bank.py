@@ -23,7 +23,7 @@ from raybank.actors.coordinator import (
     MAX_CONCURRENCY,
     RemoteTransferCoordinator,
 )
-from raybank.domain.errors import AccountNotFound, BankError, InfrastructureError, InvalidInput
+from raybank.domain.errors import AccountNotFound, BankError, RayFailed, SameAccount
 from raybank.domain.names import new_op_id
 from raybank.domain.transfer import ENDED
 from raybank.routing.accounts import AccountRouting
@@ -94,8 +94,7 @@ class Bank:
         """
         try:
             if source == target:
-                raise InvalidInput(f"cannot transfer from {source!r} to itself",
-                                   "same-account")
+                raise SameAccount(f"cannot transfer from {source!r} to itself")
             for name in (source, target):
                 if not self.storage.exists(name):
                     raise AccountNotFound(f"no account named {name!r}")
@@ -141,8 +140,7 @@ class Bank:
         try:
             return list_accounts(self)
         except RayError as error:  # a look-up Ray failed: never a raw traceback
-            raise InfrastructureError(f"cannot read the accounts: {error}",
-                                      "ray-error") from None
+            raise RayFailed(f"cannot read the accounts: {error}") from None
 
     def history(self, name: str, limit: int | None = None) -> dict[str, Any]:
         events = self.storage.store_for(name).events(name)

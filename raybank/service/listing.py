@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from raybank.domain.errors import BankError, InfrastructureError
+from raybank.domain.errors import BankError, CutTimeout
 from raybank.domain.transfer import InFlight, applied_legs, consistent_total
 from raybank.routing.introspection import INACTIVE
 from raybank.storage.transfer_log import TransferLog
@@ -38,8 +38,8 @@ def list_accounts(bank: Bank) -> dict[str, Any]:
             held = _resume(bank, token)
         if held:
             return with_total(rows, in_flight, legs)
-    raise InfrastructureError("the accounts could not all be read within a pause of the "
-                              "transfers; try again", "cut-timeout")
+    raise CutTimeout("the accounts could not all be read within a pause of the "
+                     "transfers; try again")
 
 
 def _resume(bank: Bank, token: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from raybank.domain.errors import InvalidInput
+from raybank.domain.errors import InvalidOption
 from raybank.storage.base import AccountStore, account_name, folder_name
 from raybank.storage.files import read_bytes, write_atomically
 from raybank.storage.journal import DEFAULT_SNAPSHOT_EVERY, JournalStore
@@ -57,11 +57,11 @@ class Storage:
         if requested is None or requested == current:
             return current
         if requested not in PERSISTENCE_MODES:
-            raise InvalidInput(f"invalid persistence {requested!r}: use one of "
-                               f"{', '.join(PERSISTENCE_MODES)}", "invalid-option")
+            raise InvalidOption(f"invalid persistence {requested!r}: use one of "
+                                f"{', '.join(PERSISTENCE_MODES)}")
         if (self.namespace_dir / "persistence").exists() or self.names():
-            raise InvalidInput(f"this namespace already uses {current} persistence; "
-                               f"choose {requested} for a new namespace", "invalid-option")
+            raise InvalidOption(f"this namespace already uses {current} persistence; "
+                                f"choose {requested} for a new namespace")
         write_atomically(self.namespace_dir / "persistence", requested.encode())
         return requested
 

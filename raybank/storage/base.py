@@ -16,7 +16,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from raybank.domain.account import Account, Event
-from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain.errors import (
+    AccountExists,
+    AccountNotFound,
+    StorageError,
+    StorageMissing,
+    StorageUnwritable,
+)
 from raybank.storage.files import contained, durable_dir, fsync_dir, private_dir
 
 
@@ -69,20 +75,19 @@ class AccountStore(ABC):
         except (OSError, StorageError) as error:
             shutil.rmtree(staging, ignore_errors=True)
             if self.exists(account.name):
-                raise RuleViolation(f"account {account.name!r} already exists",
-                                    "account-exists") from error
+                raise AccountExists(f"account {account.name!r} already exists") from error
             why = error.strerror if isinstance(error, OSError) else str(error)
-            raise StorageError(f"cannot create {folder}: {why}", "storage-unwritable",
-                               not_applied=True) from error
+            raise StorageUnwritable(f"cannot create {folder}: {why}",
+                                    not_applied=True) from error
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         try:
             fsync_dir(self.root)
         except OSError as error:  # the account exists now, but a crash may still undo it
-            raise self.refuse_until_restart(account.name, StorageError(
+            raise self.refuse_until_restart(account.name, StorageUnwritable(
                 f"cannot sync {self.root} after creating {folder}: {error.strerror}; the "
-                "account may or may not survive a crash", "storage-unwritable")) from error
+                "account may or may not survive a crash")) from error
 
     def refuse_until_restart(self, name: str, error: StorageError) -> StorageError:
         """Stop trusting ``name`` in this process after ``error``; returns it, to be raised."""
@@ -93,8 +98,8 @@ class AccountStore(ABC):
         """Refuse an account whose earlier write failed in a way this process cannot undo."""
         why = self._refused.get(name)
         if why is not None:
-            raise StorageError(f"account {name!r} is refused until this process restarts: "
-                               f"an earlier write failed ({why})", "storage-unwritable")
+            raise StorageUnwritable(f"account {name!r} is refused until this process restarts: "
+                                    f"an earlier write failed ({why})")
 
     def delete(self, name: str) -> None:
         """Remove an account's folder (the simulator and the demo clean up with it)."""
@@ -105,9 +110,8 @@ class AccountStore(ABC):
         folder = self.folder(name)
         if not folder.is_dir():
             return AccountNotFound(f"no account named {name!r}")
-        return StorageError(
+        return StorageMissing(
             f"state of account {name!r} is missing: expected {folder / self.marker}",
-            "storage-missing",
         )
 
     # -- what each format implements -------------------------------------------------------

@@ -9,7 +9,12 @@ import secrets
 import time
 from pathlib import Path
 
-from raybank.domain.errors import StorageError
+from raybank.domain.errors import (
+    StorageLocked,
+    StorageUnreadable,
+    StorageUnsafePath,
+    StorageUnwritable,
+)
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -34,8 +39,7 @@ def private_dir(path: Path) -> Path:
         if not path.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "not a folder")
     except OSError as error:
-        raise StorageError(f"cannot create data folder {path}: {error.strerror}",
-                           "storage-unwritable") from error
+        raise StorageUnwritable(f"cannot create data folder {path}: {error.strerror}") from error
     return path
 
 
@@ -48,8 +52,7 @@ def durable_dir(path: Path) -> Path:
         for folder in reversed(created):
             fsync_dir(folder.parent)
     except OSError as error:
-        raise StorageError(f"cannot sync data folder {path}: {error.strerror}",
-                           "storage-unwritable") from error
+        raise StorageUnwritable(f"cannot sync data folder {path}: {error.strerror}") from error
     return path
 
 
@@ -105,13 +108,13 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {error.strerror}", "storage-unwritable",
-                           not_applied=True) from error
+        raise StorageUnwritable(f"cannot write {path}: {error.strerror}",
+                                not_applied=True) from error
     try:
         fsync_dir(path.parent)
     except OSError as error:
-        raise StorageError(f"cannot sync the folder of {path} after replacing it: "
-                           f"{error.strerror}", "storage-unwritable") from error
+        raise StorageUnwritable(f"cannot sync the folder of {path} after replacing it: "
+                                f"{error.strerror}") from error
 
 
 def create_once(path: Path, data: bytes) -> None:
@@ -130,8 +133,7 @@ def create_once(path: Path, data: bytes) -> None:
             pass  # someone else created it first: theirs is the one
         fsync_dir(path.parent)
     except OSError as error:
-        raise StorageError(f"cannot create {path}: {error.strerror}",
-                           "storage-unwritable") from error
+        raise StorageUnwritable(f"cannot create {path}: {error.strerror}") from error
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -141,7 +143,7 @@ def read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        raise StorageError(f"cannot read {path}: {error.strerror}", "storage-unreadable") from error
+        raise StorageUnreadable(f"cannot read {path}: {error.strerror}") from error
 
 
 def contained(root: Path, child: Path) -> Path:
@@ -149,8 +151,7 @@ def contained(root: Path, child: Path) -> Path:
     resolved_root = root.resolve()
     resolved = child.resolve()
     if resolved != resolved_root and resolved_root not in resolved.parents:
-        raise StorageError(f"refusing path {child} outside the data folder {root}",
-                           "storage-unsafe-path")
+        raise StorageUnsafePath(f"refusing path {child} outside the data folder {root}")
     return child
 
 
@@ -167,6 +168,5 @@ def lock_exclusively(fd: int, path: Path) -> None:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise StorageError(f"{path} is locked by another live process",
-                                   "storage-locked") from None
+                raise StorageLocked(f"{path} is locked by another live process") from None
             time.sleep(0.05)

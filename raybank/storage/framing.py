@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 from typing import Any, NoReturn
 
-from raybank.domain.errors import StorageError
+from raybank.domain.errors import StorageCorrupt, StorageError
 
 _CHECKSUM = re.compile(rb"[0-9a-f]{8}")
 
@@ -42,7 +42,7 @@ def _refuse_constant(name: str) -> NoReturn:
 def unframe(line: bytes, path: Path, position: int) -> dict[str, Any]:
     """Check and decode one line (without its newline); StorageError names file and byte."""
     def corrupt(why: str) -> StorageError:
-        return StorageError(f"{path} is corrupt at byte {position}: {why}", "storage-corrupt")
+        return StorageCorrupt(f"{path} is corrupt at byte {position}: {why}")
 
     if len(line) < 10 or line[8:9] != b" ":
         raise corrupt("not a framed record")
@@ -77,8 +77,7 @@ def check_not_truncated(data: bytes, path: Path) -> None:
         hint = ("; if an older raybank wrote it (it holds one record and no zeroed space, as "
                 "older versions left a new account), append one zero byte to it: see "
                 "docs/storage.md")
-    raise StorageError(f"{path} is truncated: it does not end in zeroed space{hint}",
-                       "storage-corrupt")
+    raise StorageCorrupt(f"{path} is truncated: it does not end in zeroed space{hint}")
 
 
 def record_ending_at(data: bytes, end: int, path: Path) -> tuple[dict[str, Any], int]:
@@ -98,8 +97,8 @@ def record_ending_at(data: bytes, end: int, path: Path) -> tuple[dict[str, Any],
 def read_records(data: bytes, path: Path, start: int = 0) -> tuple[list[dict[str, Any]], int, bool]:
     """Decode the records from byte ``start``: (records, end of the last good one, torn?)."""
     if start > len(data):
-        raise StorageError(f"{path} is shorter ({len(data)} bytes) than its snapshot says "
-                           f"({start} bytes)", "storage-corrupt")
+        raise StorageCorrupt(f"{path} is shorter ({len(data)} bytes) than its snapshot says "
+                             f"({start} bytes)")
     records = []
     position = start
     while position < len(data) and data[position] != 0:
@@ -112,11 +111,10 @@ def read_records(data: bytes, path: Path, start: int = 0) -> tuple[list[dict[str
     rest = data[position:]
     if b"\n" in rest.rstrip(b"\0"):
         # A complete line after the stopping point means records were lost in the middle.
-        raise StorageError(f"{path} is corrupt at byte {position}: damaged record",
-                           "storage-corrupt")
+        raise StorageCorrupt(f"{path} is corrupt at byte {position}: damaged record")
     fragment = rest.split(b"\0", 1)[0]
     if fragment and (_is_record(fragment, path) or _is_record(fragment[:-1], path)):
         # A torn write stops short of the newline; a whole record without it is damage.
-        raise StorageError(f"{path} is corrupt at byte {position}: the last record lost its "
-                           "newline", "storage-corrupt")
+        raise StorageCorrupt(f"{path} is corrupt at byte {position}: the last record lost its "
+                             "newline")
     return records, position, bool(rest.strip(b"\0"))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
-from raybank.domain.errors import StorageError
+from raybank.domain.errors import StorageCorrupt, StorageError, StorageUnwritable
 from raybank.storage.base import AccountStore
 from raybank.storage.files import (PRIVATE_FILE, lock_exclusively, read_bytes, write_all,
                                    write_atomically)
@@ -65,8 +65,7 @@ class JournalWriter:
         try:
             self.fd = os.open(path, os.O_RDWR)
         except OSError as error:
-            raise StorageError(f"cannot open {path}: {error.strerror}",
-                               "storage-unwritable") from error
+            raise StorageUnwritable(f"cannot open {path}: {error.strerror}") from error
         lock_exclusively(self.fd, path)
         self.size = os.fstat(self.fd).st_size
         self.end: int | None = None  # where records stop; known once the journal was read
@@ -116,14 +115,14 @@ class JournalWriter:
         try:
             self._erase(self._acked, self._dirty_to)
         except OSError as second:
-            self.broken = StorageError(
+            self.broken = StorageUnwritable(
                 f"{failure}: {error.strerror}, and erasing the unacknowledged records failed "
                 f"too ({second.strerror}): the change may have been applied, and this "
-                "process does not use the file again until it restarts", "storage-unwritable")
+                "process does not use the file again until it restarts")
             raise self.broken from error
         self.end = self._dirty_to = self._acked
-        raise StorageError(f"{failure}: {error.strerror}; the change was erased (not applied)",
-                           "storage-unwritable", not_applied=True) from error
+        raise StorageUnwritable(f"{failure}: {error.strerror}; the change was erased (not applied)",
+                                not_applied=True) from error
 
     def _erase(self, start: int, stop: int) -> None:
         """Zero whatever [start, stop) holds (space past the records is zeros) and sync."""
@@ -140,17 +139,16 @@ class JournalWriter:
             write_all(self.fd, bytes(length), start)
             os.fdatasync(self.fd)
         except OSError as error:
-            self.broken = StorageError(
+            self.broken = StorageUnwritable(
                 f"cannot repair the torn tail of {self.path}: {error.strerror}; this process "
-                "does not use the file again until it restarts", "storage-unwritable")
+                "does not use the file again until it restarts")
             raise self.broken from error
 
     def _usable(self, *, reading: bool = False) -> int:
         if self.broken is not None:
-            raise StorageError(self.broken.message, self.broken.code)
+            raise StorageUnwritable(self.broken.message)
         if self.end is None and not reading:
-            raise StorageError(f"{self.path} must be read before it is appended to",
-                               "storage-unwritable")
+            raise StorageUnwritable(f"{self.path} must be read before it is appended to")
         return self.end or 0
 
     def close(self) -> None:
@@ -284,7 +282,7 @@ class JournalStore(AccountStore):
         records, end, torn = read_records(data, path, offset)
         _replay(account, records, path)
         if account.seq == 0:
-            raise StorageError(f"{path} holds no events", "storage-corrupt")
+            raise StorageCorrupt(f"{path} holds no events")
         if writer is not None:
             if torn:
                 writer.wipe(end, len(data[end:].rstrip(b"\0")))
@@ -318,9 +316,9 @@ class JournalStore(AccountStore):
                     raise ValueError(f"the record ending at byte {offset} is not event "
                                      f"{account.seq}")
             except ValueError as error:
-                raise StorageError(f"snapshot {snapshot} does not match journal {path} "
-                                   f"({error}): the journal lost or changed history",
-                                   "storage-corrupt") from error
+                raise StorageCorrupt(f"snapshot {snapshot} does not match journal {path} "
+                                     f"({error}): the journal lost or changed "
+                                     "history") from error
             return account, offset
         return Account(name=name), 0
 
@@ -349,8 +347,7 @@ def _event(record: dict, path: Path) -> Event:
     try:
         return Event.from_record(record)
     except ValueError as error:
-        raise StorageError(f"{path} holds a malformed event: {error}",
-                           "storage-corrupt") from error
+        raise StorageCorrupt(f"{path} holds a malformed event: {error}") from error
 
 
 def _replay(account: Account, records: list[dict], path: Path) -> None:
@@ -358,4 +355,4 @@ def _replay(account: Account, records: list[dict], path: Path) -> None:
         try:
             account.apply(_event(record, path))
         except StorageError as error:
-            raise StorageError(f"{path}: {error}", "storage-corrupt") from error
+            raise StorageCorrupt(f"{path}: {error}") from error

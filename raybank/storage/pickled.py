@@ -21,7 +21,7 @@ from pathlib import Path
 import cloudpickle
 
 from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
-from raybank.domain.errors import StorageError
+from raybank.domain.errors import StorageCorrupt, StorageError
 from raybank.storage.base import AccountStore
 from raybank.storage.files import PRIVATE_FILE, create_once, read_bytes, write_atomically
 
@@ -40,7 +40,7 @@ def load_or_create_key(path: Path) -> bytes:
         create_once(path, secrets.token_bytes(KEY_BYTES))
     key = read_bytes(path)
     if len(key) != KEY_BYTES:
-        raise StorageError(f"signing key {path} is damaged", "storage-corrupt")
+        raise StorageCorrupt(f"signing key {path} is damaged")
     if path.stat().st_mode & 0o077:
         path.chmod(PRIVATE_FILE)
     return key
@@ -95,20 +95,18 @@ class PickledStateStore(AccountStore):
         header, _, payload = data[len(MAGIC):].partition(b"\n")
         expected = hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode("ascii")
         if not data.startswith(MAGIC) or not hmac.compare_digest(header, expected):
-            raise StorageError(
+            raise StorageCorrupt(
                 f"{path} is corrupt or was not written by this raybank home (bad signature); "
                 "refusing to unpickle it",
-                "storage-corrupt",
             )
         try:
             state = cloudpickle.loads(payload)
             account = from_snapshot(state["account"])
             events = [Event.from_record(record) for record in state["events"]]
         except (KeyError, TypeError, ValueError) as error:
-            raise StorageError(f"{path} holds malformed state: {error}",
-                               "storage-corrupt") from error
+            raise StorageCorrupt(f"{path} holds malformed state: {error}") from error
         if account.name != name or (events and events[-1].seq != account.seq):
-            raise StorageError(f"{path} does not hold the state of {name!r}", "storage-corrupt")
+            raise StorageCorrupt(f"{path} does not hold the state of {name!r}")
         return account, events
 
     def load(self, name: str, *, repair: bool = False) -> Account:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from raybank.domain.errors import StorageError
+from raybank.domain.errors import StorageCorrupt, StorageError, StorageUnwritable
 from raybank.storage.base import folder_name
 from raybank.storage.files import create_once, durable_dir, read_bytes
 from raybank.storage.framing import check_not_truncated, frame, read_records
@@ -37,8 +37,8 @@ class TransferLog:
     def open(self) -> dict[str, TransferRecord]:
         """Take the log for writing and return the newest record of every transfer."""
         if self._refused is not None:
-            raise StorageError(f"{self.path} is refused until this process restarts: "
-                               f"{self._refused}", "storage-unwritable")
+            raise StorageUnwritable(f"{self.path} is refused until this process restarts: "
+                                    f"{self._refused}")
         durable_dir(self.folder)
         if not self.path.exists():
             create_once(self.path, bytes(PAGE_BYTES))
@@ -65,15 +65,14 @@ class TransferLog:
             try:
                 transfer = TransferRecord.from_record(record)
             except ValueError as error:
-                raise StorageError(f"{self.path} record {position + 1}: {error}",
-                                   "storage-corrupt") from error
+                raise StorageCorrupt(f"{self.path} record {position + 1}: {error}") from error
             latest[transfer.transfer_id] = transfer
         return latest
 
     def append(self, record: TransferRecord) -> None:
         """Make ``record`` durable; returns only once it is on disk."""
         if self._writer is None:
-            raise StorageError(f"{self.path} is not open for writing", "storage-unwritable")
+            raise StorageUnwritable(f"{self.path} is not open for writing")
         with self._write_lock:
             try:
                 self._writer.append(frame(record.to_record()))

@@ -24,7 +24,7 @@ from raybank.cluster.embedded import Home, attach
 ns = os.environ["RAYBANK_NAMESPACE"]
 attach(Home(Path(os.environ["RAYBANK_HOME"])).ensure(), None, ns)
 import ray
-from raybank.service.bank import describe
+from raybank.routing.introspection import describe
 from raybank.actors.coordinator import COORDINATOR_NAME
 print(json.dumps(describe(ray.get_actor(COORDINATOR_NAME, namespace=ns))), flush=True)
 os._exit(0)

@@ -10,7 +10,7 @@ import pytest
 from raybank.testing import faults
 from raybank.testing.faults import CATALOG, ENABLE_ENV, ENABLED, FaultsDisabled, arm
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_arming_is_refused_unless_this_process_enables_fault_injection(

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from raybank.actors.coordination import LegGate, Redrive
-from raybank.domain.errors import InfrastructureError, StorageError
+from raybank.domain.errors import InfrastructureError, StorageUnwritable
 
 WAIT_S = 10.0  # generous: only a broken gate or loop ever waits this long
 
@@ -97,7 +97,7 @@ def test_the_redrive_loop_retries_until_the_transfer_ends_and_never_gives_up():
     def finish(transfer_id: str) -> None:
         attempts[transfer_id] += 1
         if attempts[transfer_id] <= failures[transfer_id]:
-            raise StorageError("journal unwritable", "storage-unwritable")
+            raise StorageUnwritable("journal unwritable")
         finished[transfer_id].set()
 
     loop = Redrive(finish, first_s=0.001, max_s=0.005)

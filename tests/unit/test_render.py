@@ -8,7 +8,7 @@ import subprocess
 import sys
 from decimal import Decimal as D
 
-from raybank.domain.errors import InfrastructureError, RuleViolation
+from raybank.domain.errors import CallTimeout, InsufficientFunds
 from raybank.cli.render import Renderer
 
 ACTOR = {"state": "ALIVE", "pid": 4242, "node_id": "c6bd7da6ffff", "restarts": 1}
@@ -55,7 +55,7 @@ def test_json_mode_prints_one_object_with_money_as_strings_and_no_markup():
 
 
 def test_errors_go_to_stderr_for_people_and_to_stdout_as_json():
-    error = RuleViolation("insufficient funds in 'bob'", "insufficient-funds")
+    error = InsufficientFunds("insufficient funds in 'bob'")
     out, err = io.StringIO(), io.StringIO()
     Renderer(False, out, err).error(error)
     assert out.getvalue() == "" and "Error: insufficient funds" in err.getvalue()
@@ -79,10 +79,10 @@ def test_json_output_does_not_import_rich():
         "import io, sys\n"
         "from decimal import Decimal\n"
         "from raybank.cli.render import Renderer\n"
-        "from raybank.domain.errors import RuleViolation\n"
+        "from raybank.domain.errors import InsufficientFunds\n"
         "renderer = Renderer(True, io.StringIO(), io.StringIO())\n"
         "renderer.result('account', {'name': 'a', 'balance': Decimal(1), 'min_balance': 0})\n"
-        "renderer.error(RuleViolation('no', 'insufficient-funds'))\n"
+        "renderer.error(InsufficientFunds('no'))\n"
         "with renderer.progress('x') as step:\n"
         "    step(1, 2)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
@@ -106,12 +106,12 @@ def test_user_text_is_never_read_as_markup():
                                   "to": {"name": "b", "balance": D(1), "min_balance": D(0)}})
     assert "[/t]" in text
     out, err = io.StringIO(), io.StringIO()
-    Renderer(False, out, err).error(RuleViolation("refused '[/x]'", "insufficient-funds"))
+    Renderer(False, out, err).error(InsufficientFunds("refused '[/x]'"))
     assert "refused '[/x]'" in err.getvalue()
 
 
 def test_errors_of_mutating_commands_name_their_op_id_in_both_modes():
-    error = InfrastructureError("actor 'bob' did not answer", "timeout").about("op-7")
+    error = CallTimeout("actor 'bob' did not answer").about("op-7")
     out, err = io.StringIO(), io.StringIO()
     Renderer(True, out, err).error(error)
     assert json.loads(out.getvalue()) == {"error": {
@@ -121,7 +121,7 @@ def test_errors_of_mutating_commands_name_their_op_id_in_both_modes():
     out, err = io.StringIO(), io.StringIO()
     Renderer(False, out, err).error(error)
     assert out.getvalue() == "" and "repeat with --op-id op-7" in err.getvalue()
-    refused = RuleViolation("no", "insufficient-funds").about("t-1", transfer_id="t-1")
+    refused = InsufficientFunds("no").about("t-1", transfer_id="t-1")
     out = io.StringIO()
     Renderer(True, out, io.StringIO()).error(refused)
     assert json.loads(out.getvalue())["error"] == {

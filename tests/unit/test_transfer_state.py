@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.domain.errors import (
+    AccountNotFound,
+    InsufficientFunds,
+    RuleViolation,
+    StorageError,
+    StorageMissing,
+)
 from raybank.storage.transfer_log import TransferLog
 from raybank.domain.transfer import (
     ABORTED, ABORTING, BEGUN, COMMITTED, CREDITED, HELD, InFlight, TransferRecord, applied_legs,
@@ -33,7 +39,7 @@ def test_happy_path_reaches_committed_with_both_sides():
 
 
 def test_refused_hold_aborts_at_once_and_repeats_the_refusal():
-    record = new().refused(RuleViolation("no money", "insufficient-funds"))
+    record = new().refused(InsufficientFunds("no money"))
     assert record.state == ABORTED
     with pytest.raises(RuleViolation) as refused:
         record.outcome(duplicate=True)
@@ -79,7 +85,7 @@ def test_same_op_id_with_other_parameters_is_refused():
 
 def test_record_round_trips_through_its_storage_form():
     for record in (new(), new().held().credited(B), new().held().credited(B).committed(A),
-                   new().refused(RuleViolation("no", "insufficient-funds"))):
+                   new().refused(InsufficientFunds("no"))):
         assert TransferRecord.from_record(record.to_record()) == record
     with pytest.raises(ValueError):
         TransferRecord.from_record({**new().to_record(), "state": "lost"})
@@ -161,7 +167,7 @@ def test_applied_legs_reads_the_derived_op_ids_of_the_asked_transfers():
 
 
 def test_an_unfinished_transfer_error_says_it_continues_and_may_have_applied():
-    error = unfinished("t1", StorageError("cannot read journal.log", "storage-missing"))
+    error = unfinished("t1", StorageMissing("cannot read journal.log"))
     assert (error.exit_code, error.code, error.may_have_applied) == (
         4, "transfer-unfinished", True)
     assert "t1" in error.message and "cannot read journal.log" in error.message

@@ -8,7 +8,7 @@ import typer
 
 from raybank.cli.app import JsonOption, OpIdOption
 from raybank.cli.runner import Invocation, run
-from raybank.domain.errors import InvalidInput
+from raybank.domain.errors import InvalidOption
 from raybank.domain.money import parse_amount, parse_balance
 from raybank.domain.names import validate_name
 
@@ -36,8 +36,8 @@ def create(
         opening = parse_balance(balance, what="opening balance")
         minimum = parse_balance(min_balance, what="minimum balance", allow_negative=True)
         if storage is not None and storage not in STORAGE_KINDS:
-            raise InvalidInput(f"invalid storage {storage!r}: use one of "
-                               f"{', '.join(STORAGE_KINDS)}", "invalid-option")
+            raise InvalidOption(f"invalid storage {storage!r}: use one of "
+                                f"{', '.join(STORAGE_KINDS)}")
         inv.finish("account", inv.bank().create(account, opening, minimum, inv.op_id, storage))
 
     run(ctx, json_, action, op_id=op_id)

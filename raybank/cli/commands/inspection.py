@@ -8,6 +8,7 @@ import typer
 
 from raybank.cli.app import JsonOption
 from raybank.cli.runner import Invocation, run
+from raybank.domain.errors import ExitStatus
 from raybank.domain.names import validate_name
 
 
@@ -20,6 +21,6 @@ def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] 
     def action(inv: Invocation) -> None:
         account = None if name is None else validate_name(name)
         result = inv.bank().verify(account)
-        inv.finish("verify", result, 0 if result["ok"] else 1)
+        inv.finish("verify", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)

@@ -8,6 +8,7 @@ import typer
 
 from raybank.cli.app import JsonOption
 from raybank.cli.runner import Invocation, run
+from raybank.domain.errors import ExitStatus
 from raybank.domain.names import new_op_id
 
 
@@ -21,7 +22,7 @@ def demo(ctx: typer.Context, json_: JsonOption = False) -> None:
 
         namespace = f"{DEMO_PREFIX}{new_op_id()[:8]}"
         result = run_demo(inv.bank(namespace))
-        inv.finish("demo", result, 0 if result["ok"] else 1)
+        inv.finish("demo", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
 
@@ -52,6 +53,6 @@ def simulate(
         with inv.renderer.progress("simulating") as advance:
             result = run_simulation(bank, accounts=accounts, ops=ops, concurrency=concurrency,
                                     chaos=chaos, seed=seed, keep=keep, on_progress=advance)
-        inv.finish("simulate", result, 0 if result["ok"] else 1)
+        inv.finish("simulate", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
