@@ -28,7 +28,9 @@ import ray
 from ray.exceptions import RayTaskError
 
 from raybank.domain.account import Account, Event, applied_op_of
-from raybank.domain.errors import AccountExists, AccountNotFound, StorageConflict, unwrap_remote
+from raybank.domain.error_registry import unwrap_remote
+from raybank.domain.errors import AccountExists, AccountNotFound, StorageConflict
+from raybank.routing.options import restartable
 from raybank.testing.faults import POOL_AFTER_APPEND, crash_point
 from raybank.storage import Storage
 from raybank.storage.base import AccountStore
@@ -115,9 +117,7 @@ def persistence_actor(home: Path, namespace: str, name: str) -> ray.actor.ActorH
     """The pool member that owns ``name``'s writes, started on first use."""
     index = zlib.crc32(name.encode("utf-8")) % POOL_SIZE
     return RemotePersistenceActor.options(
-        name=f"{ACTOR_PREFIX}{index}", namespace=namespace, lifetime="detached",
-        get_if_exists=True, max_restarts=-1, max_task_retries=-1, num_cpus=0,
-    ).remote(str(home), namespace)
+        **restartable(f"{ACTOR_PREFIX}{index}", namespace)).remote(str(home), namespace)
 
 
 class PooledStore(AccountStore):

@@ -24,8 +24,8 @@ from raybank.domain.errors import (
     InfrastructureError,
     OpIdReused,
     TransferUnfinished,
-    rebuilt,
 )
+from raybank.domain.error_registry import rebuilt
 from raybank.domain.money import ZERO, format_money, parse_stored
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"

@@ -29,6 +29,7 @@ from typing import Any
 import ray
 
 from raybank.gateway import wire
+from raybank.routing.options import restartable
 from raybank.testing.faults import GATEWAY_ACCEPT_FAILS, GATEWAY_BEFORE_REPLY, crash_point, fires
 
 NAMESPACE = "raybank-gateway"
@@ -44,10 +45,9 @@ def gateway_name(home: Path) -> str:
 
 def ensure_gateway(home: Path) -> None:
     """Start this home's gateway unless it runs (race-safe); does not wait for it."""
-    RemoteGateway.options(
-        name=gateway_name(home), namespace=NAMESPACE, lifetime="detached",
-        get_if_exists=True, max_restarts=-1, num_cpus=0,
-    ).remote(str(home))
+    # Not retry_calls: a request in flight is a client's, and the client says it was lost.
+    RemoteGateway.options(**restartable(gateway_name(home), NAMESPACE, retry_calls=False)
+                          ).remote(str(home))
 
 
 class Gateway:

@@ -24,7 +24,8 @@ from ray.exceptions import (
     RayTaskError,
 )
 
-from raybank.domain.errors import ActorFailed, ActorUnavailable, CallTimeout, unwrap_remote
+from raybank.domain.error_registry import unwrap_remote
+from raybank.domain.errors import ActorFailed, ActorUnavailable, CallTimeout
 
 CALL_TIMEOUT_S = 120.0
 

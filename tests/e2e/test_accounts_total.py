@@ -11,7 +11,7 @@ import pytest
 from raybank.testing.faults import arm
 from raybank.cli.render import Renderer
 from tests.support.cli import wait_all
-from tests.e2e.test_transfer_redrive import wait_for
+from tests.support.probes import wait_for
 
 
 def rows(listing: dict) -> dict[str, dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from raybank.testing.faults import arm
 from tests.support.cli import gateway_pid
-from tests.e2e.test_gateway import THIN_PROBE
+from tests.support.probes import THIN_PROBE
 
 pytestmark = pytest.mark.ray
 

@@ -11,16 +11,10 @@ import sys
 import pytest
 
 from tests.support.cli import Raybank, gateway_pid
+from tests.support.probes import THIN_PROBE
 
 pytestmark = pytest.mark.ray
 
-THIN_PROBE = """
-import sys
-from raybank.gateway.client import via_gateway
-code = via_gateway(sys.argv[1:])
-heavy = sorted(m for m in ("ray", "typer", "rich", "click") if m in sys.modules)
-print(code, heavy, file=sys.stderr)
-"""
 
 GATEWAY_PROBE = """
 import sys

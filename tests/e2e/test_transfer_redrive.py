@@ -8,15 +8,12 @@ load it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.cli import Raybank
-from tests.e2e.test_transfers_cli import coordinator, legs
+from tests.support.probes import coordinator, legs, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -26,17 +23,6 @@ DEADLINE_S = 60.0
 def journal(raybank: Raybank, name: str) -> Path:
     return (raybank.home / "namespaces" / raybank.namespace.encode().hex() / "accounts"
             / name.encode().hex() / "journal.log")
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    """Poll ``check`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout:.0f}s: {what}"
-        time.sleep(0.2)
 
 
 def test_a_transfer_whose_destination_cannot_load_is_finished_in_the_background(raybank):

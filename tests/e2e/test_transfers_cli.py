@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-from collections import Counter
 from decimal import Decimal
 
 import pytest
 
 from raybank.testing.faults import ENABLE_ENV, ENABLED, FAULTS_DIR, arm
 from tests.support.cli import Raybank, wait_all
+from tests.support.probes import coordinator, legs
 
 pytestmark = pytest.mark.ray
-
-COORDINATOR_INFO = """
-import json, os
-from pathlib import Path
-from raybank.cluster.embedded import Home, attach
-ns = os.environ["RAYBANK_NAMESPACE"]
-attach(Home(Path(os.environ["RAYBANK_HOME"])).ensure(), None, ns)
-import ray
-from raybank.routing.introspection import describe
-from raybank.actors.coordinator import COORDINATOR_NAME
-print(json.dumps(describe(ray.get_actor(COORDINATOR_NAME, namespace=ns))), flush=True)
-os._exit(0)
-"""
-
-
-def coordinator(raybank: Raybank) -> dict:
-    """The coordinator's actor info (state, pid, restarts), read through Ray directly."""
-    done = subprocess.run([sys.executable, "-c", COORDINATOR_INFO], env=raybank.env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
-
 
 def coordinator_restarts(raybank: Raybank) -> int:
     return coordinator(raybank)["restarts"]
@@ -45,13 +20,6 @@ def coordinator_restarts(raybank: Raybank) -> int:
 
 def balances(raybank: Raybank) -> dict[str, Decimal]:
     return {row["name"]: Decimal(row["balance"]) for row in raybank.json("accounts")["accounts"]}
-
-
-def legs(raybank: Raybank, name: str) -> Counter[tuple[str, str]]:
-    """How often each (transfer id, event type) appears in the account's history."""
-    events = raybank.json("history", name)["events"]
-    return Counter((event.get("transfer_id", ""), event["type"]) for event in events
-                   if event.get("transfer_id"))
 
 
 def test_transfer_moves_money_and_both_legs_are_in_history(raybank):

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import typer
 
-from raybank.domain.errors import ExitStatus, specific_errors
+from raybank.domain.error_registry import specific_errors
+from raybank.domain.errors import ExitStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -19,10 +19,8 @@ from raybank.domain.errors import (
     RuleViolation,
     StorageCorrupt,
     StorageError,
-    error_class,
-    rebuilt,
-    specific_errors,
 )
+from raybank.domain.error_registry import error_class, rebuilt, specific_errors
 from raybank.domain.transfer import TransferRecord, begin
 
 SPECIFIC = specific_errors()

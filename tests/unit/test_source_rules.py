@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from raybank.domain import errors
+from raybank.domain import error_registry, errors
 
 PACKAGE = Path(__file__).resolve().parents[2] / "raybank"
 
@@ -25,7 +25,7 @@ def test_validation_raises_real_exceptions_never_assert():
 def test_every_error_is_made_as_its_specific_class_from_a_message_alone():
     # The class says the code and the exit status; a family or a code string at a raise
     # site would bring back the bare codes this hierarchy replaced.
-    specific = {kind.__name__ for kind in errors.specific_errors()}
+    specific = {kind.__name__ for kind in error_registry.specific_errors()}
     classes = {name for name in errors.__all__
                if isinstance(getattr(errors, name), type)
                and issubclass(getattr(errors, name), errors.BankError)}
