@@ -17,7 +17,6 @@ from tests.support.probes import coordinator, legs, wait_for
 
 pytestmark = pytest.mark.ray
 
-DEADLINE_S = 60.0
 
 
 def journal(raybank: Raybank, name: str) -> Path:
