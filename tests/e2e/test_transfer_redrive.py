@@ -18,7 +18,6 @@ from tests.support.probes import coordinator, legs, wait_for
 pytestmark = pytest.mark.ray
 
 
-
 def journal(raybank: Raybank, name: str) -> Path:
     return (raybank.home / "namespaces" / raybank.namespace.encode().hex() / "accounts"
             / name.encode().hex() / "journal.log")
