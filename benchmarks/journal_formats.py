@@ -22,6 +22,7 @@ from pathlib import Path
 
 from raybank.domain.account import Account
 from raybank.storage import JournalStore
+from raybank.storage.codecs import event_record
 
 
 def framed_file(root: Path, events: int) -> dict[str, float]:
@@ -59,12 +60,12 @@ def sqlite_wal(root: Path, events: int) -> dict[str, float]:
     event = account.decide_open("open", Decimal("0"), Decimal("0"))
     account.apply(event)
     db.execute("INSERT INTO events VALUES (?, ?, ?)",
-               ("bench", event.seq, json.dumps(event.to_record())))
+               ("bench", event.seq, json.dumps(event_record(event))))
     for i in range(events - 1):
         event = account.decide_deposit(f"d{i}", Decimal("1.00"))
         account.apply(event)
         db.execute("INSERT INTO events VALUES (?, ?, ?)",
-                   ("bench", event.seq, json.dumps(event.to_record())))
+                   ("bench", event.seq, json.dumps(event_record(event))))
     append_s = time.perf_counter() - started
     db.close()
     started = time.perf_counter()

@@ -27,7 +27,7 @@ from raybank.domain.errors import (
     StorageCorrupt,
     StorageError,
 )
-from raybank.domain.money import ZERO, format_money, parse_stored
+from raybank.domain.money import ZERO, format_money
 
 CREATED = "created"
 DEPOSIT = "deposit"
@@ -38,9 +38,6 @@ TRANSFER_IN = "transfer_in"
 TRANSFER_OUT = "transfer_out"
 EVENT_TYPES = (CREATED, DEPOSIT, WITHDRAWAL, HOLD, HOLD_RELEASED, TRANSFER_IN, TRANSFER_OUT)
 LEG_TYPES = (HOLD, HOLD_RELEASED, TRANSFER_IN, TRANSFER_OUT)  # carry transfer id, counterparty
-EVENT_FIELDS = frozenset({"seq", "op_id", "type", "amount", "balance", "at", "min_balance",
-                          "transfer_id", "counterparty"})
-SNAPSHOT_FIELDS = frozenset({"name", "balance", "min_balance", "seq", "holds", "applied"})
 # How each event after the opening one moves the balance: by +amount, -amount or not at all.
 _SIGN = {DEPOSIT: 1, TRANSFER_IN: 1, WITHDRAWAL: -1, TRANSFER_OUT: -1, HOLD: 0, HOLD_RELEASED: 0}
 
@@ -59,80 +56,6 @@ class Event:
     transfer_id: str | None = None  # transfer legs and holds
     counterparty: str | None = None  # the other account of a transfer leg
 
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-ready dict: money as 2-digit strings, absent fields left out."""
-        record: dict[str, Any] = {
-            "seq": self.seq,
-            "op_id": self.op_id,
-            "type": self.type,
-            "amount": None if self.amount is None else format_money(self.amount),
-            "balance": format_money(self.balance),
-            "at": self.at,
-        }
-        if self.min_balance is not None:
-            record["min_balance"] = format_money(self.min_balance)
-        if self.transfer_id is not None:
-            record["transfer_id"] = self.transfer_id
-        if self.counterparty is not None:
-            record["counterparty"] = self.counterparty
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Event:
-        """Rebuild an event from storage, refusing anything ``to_record`` would not write."""
-        try:
-            _check_fields(record, EVENT_FIELDS)
-            type_ = record["type"]
-            if not isinstance(type_, str) or type_ not in EVENT_TYPES:
-                raise ValueError(f"unknown event type {type_!r}")
-            leg = type_ in LEG_TYPES
-            return cls(
-                seq=_count(record["seq"], minimum=1),
-                op_id=_text(record["op_id"]),
-                type=type_,
-                amount=parse_stored(record["amount"]),
-                balance=parse_stored(record["balance"]),
-                at=_text(record["at"]),
-                min_balance=_only_if(type_ == CREATED, record, "min_balance", parse_stored),
-                transfer_id=_only_if(leg, record, "transfer_id", _text),
-                counterparty=_only_if(leg, record, "counterparty", _text),
-            )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
-            raise ValueError(f"malformed event record: {error}") from error
-
-
-def _check_fields(record: Any, allowed: frozenset[str]) -> None:
-    if not isinstance(record, dict):
-        raise ValueError(f"not a record: {record!r}")
-    unknown = set(record) - allowed
-    if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}")
-
-
-def _count(value: Any, *, minimum: int) -> int:
-    """An integer from storage (JSON's ``true`` is not 1 here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"not a count of at least {minimum}: {value!r}")
-    return value
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"not a non-empty string: {value!r}")
-    return value
-
-
-def _only_if(present: bool, record: dict[str, Any], key: str, parse: Any) -> Any:
-    """A field some event types must carry and the others must not."""
-    if present:
-        return parse(record[key])
-    if key in record:
-        raise ValueError(f"{key!r} does not belong in a {record['type']} event")
-    return None
-
-
-def _money_or_none(value: Any) -> Decimal | None:
-    return None if value is None else parse_stored(value)
 
 
 def now_iso() -> str:
@@ -353,47 +276,3 @@ def replay(name: str, events: list[Event], start: Account | None = None) -> Acco
     for event in events:
         account.apply(event)
     return account
-
-
-def to_snapshot(account: Account) -> dict[str, Any]:
-    """The account's whole state as JSON-ready data (money as strings)."""
-    return {
-        "name": account.name,
-        "balance": format_money(account.balance),
-        "min_balance": format_money(account.min_balance),
-        "seq": account.seq,
-        "holds": {tid: format_money(amount) for tid, amount in account.holds.items()},
-        "applied": {
-            op_id: [op.type, None if op.amount is None else format_money(op.amount),
-                    format_money(op.balance), op.counterparty,
-                    None if op.min_balance is None else format_money(op.min_balance)]
-            for op_id, op in account.applied.items()
-        },
-    }
-
-
-def from_snapshot(data: dict[str, Any]) -> Account:
-    """Rebuild an account from ``to_snapshot`` data; ValueError if it is not such data."""
-    try:
-        _check_fields(data, SNAPSHOT_FIELDS)
-        applied = {}
-        for op_id, (type_, amount, balance, counterparty, minimum) in data["applied"].items():
-            if type_ not in EVENT_TYPES or not (counterparty is None
-                                                or isinstance(counterparty, str)):
-                raise ValueError(f"malformed applied op {op_id!r}")
-            applied[_text(op_id)] = AppliedOp(
-                type=type_, amount=_money_or_none(amount), balance=parse_stored(balance),
-                counterparty=counterparty, min_balance=_money_or_none(minimum))
-        holds = {_text(tid): parse_stored(amount) for tid, amount in data["holds"].items()}
-        if any(amount <= 0 for amount in holds.values()):
-            raise ValueError("a hold that is not positive")
-        return Account(
-            name=_text(data["name"]),
-            balance=parse_stored(data["balance"]),
-            min_balance=parse_stored(data["min_balance"]),
-            seq=_count(data["seq"], minimum=0),
-            holds=holds,
-            applied=applied,
-        )
-    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
-        raise ValueError(f"malformed snapshot: {error}") from error

@@ -26,7 +26,7 @@ from raybank.domain.errors import (
     TransferUnfinished,
 )
 from raybank.domain.error_registry import rebuilt
-from raybank.domain.money import ZERO, format_money, parse_stored
+from raybank.domain.money import ZERO, format_money
 
 BEGUN, HELD, CREDITED, COMMITTED = "begun", "held", "credited", "committed"
 ABORTING, ABORTED = "aborting", "aborted"
@@ -111,46 +111,6 @@ class TransferRecord:
             result["duplicate"] = True
         return result
 
-    # -- storage form ----------------------------------------------------------------------
-    def to_record(self) -> dict[str, Any]:
-        def money_side(value: dict[str, Any] | None) -> dict[str, str] | None:
-            if value is None:
-                return None
-            return {"name": value["name"], "balance": format_money(value["balance"]),
-                    "min_balance": format_money(value["min_balance"])}
-
-        return {"transfer_id": self.transfer_id, "source": self.source, "target": self.target,
-                "amount": format_money(self.amount), "state": self.state,
-                "request": self.request, "error": self.error,
-                "source_after": money_side(self.source_after),
-                "target_after": money_side(self.target_after)}
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> TransferRecord:
-        """Rebuild a record from the log, refusing anything ``to_record`` would not write."""
-        def stored_side(value: Any) -> dict[str, Any] | None:
-            if value is None:
-                return None
-            return side({"name": value["name"], "balance": parse_stored(value["balance"]),
-                         "min_balance": parse_stored(value["min_balance"])})
-
-        try:
-            if record["state"] not in STATES:
-                raise ValueError(f"unknown state {record['state']!r}")
-            ids = [record[key] for key in ("transfer_id", "source", "target", "request")]
-            if not all(isinstance(text, str) and text for text in ids):
-                raise ValueError(f"ids are not strings: {ids!r}")
-            amount = parse_stored(record["amount"])
-            if amount <= 0 or not (record["error"] is None or isinstance(record["error"], dict)):
-                raise ValueError(f"bad amount or error: {record!r}")
-            return cls(
-                transfer_id=ids[0], source=ids[1], target=ids[2], amount=amount,
-                state=record["state"], request=ids[3], error=record["error"],
-                source_after=stored_side(record["source_after"]),
-                target_after=stored_side(record["target_after"]),
-            )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
-            raise ValueError(f"malformed transfer record: {error}") from error
 
 
 def begin(transfer_id: str, source: str, target: str, amount: Decimal,

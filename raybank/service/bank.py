@@ -32,6 +32,7 @@ from raybank.routing.options import restartable
 from raybank.service.listing import list_accounts
 from raybank.service.pipeline import Pipeline
 from raybank.storage import Storage, audit
+from raybank.storage.codecs import event_record
 
 TRANSFERS_WAIT_S = 60.0
 
@@ -146,7 +147,7 @@ class Bank:
         events = self.storage.store_for(name).events(name)
         if limit is not None:
             events = events[-limit:] if limit else []
-        return {"name": name, "events": [event.to_record() for event in events]}
+        return {"name": name, "events": [event_record(event) for event in events]}
 
     def verify(self, name: str | None = None) -> dict[str, Any]:
         """Replay each account's whole history from storage alone and compare that state

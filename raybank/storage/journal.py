@@ -28,9 +28,10 @@ import os
 from pathlib import Path
 from typing import NoReturn
 
-from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
+from raybank.domain.account import Account, Event
 from raybank.domain.errors import StorageCorrupt, StorageError, StorageUnwritable
 from raybank.storage.base import AccountStore
+from raybank.storage.codecs import account_from_snapshot, event_from_record, event_record, snapshot_record
 from raybank.storage.files import (PRIVATE_FILE, lock_exclusively, read_bytes, write_all,
                                    write_atomically)
 from raybank.storage.framing import (check_not_truncated, checksum, frame, read_records,
@@ -177,7 +178,7 @@ class JournalStore(AccountStore):
 
     # -- writing ---------------------------------------------------------------------------
     def _write_initial(self, folder: Path, account: Account, event: Event) -> None:
-        record = frame(event.to_record())
+        record = frame(event_record(event))
         size = -(-(len(record) + 1) // PAGE_BYTES) * PAGE_BYTES
         fd = os.open(folder / self.marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         try:
@@ -194,7 +195,7 @@ class JournalStore(AccountStore):
         writer = self._writer(account.name)
         if writer.end is None:
             self.load(account.name, repair=True)  # finds where the records end
-        record = frame(event.to_record())
+        record = frame(event_record(event))
         try:
             end = writer.append(record, sync=sync)
         except StorageError:
@@ -205,7 +206,7 @@ class JournalStore(AccountStore):
             # Even if writing it fails, the next try waits for the usual spacing.
             self._snapshot_seq[account.name] = account.seq
             snapshot = frame({"format": SNAPSHOT_FORMAT, "offset": end, "seq": event.seq,
-                              "crc": checksum(record), "account": to_snapshot(account)})
+                              "crc": checksum(record), "account": snapshot_record(account)})
             if sync:
                 self._write_snapshot(account.name, account.seq, snapshot)
             else:  # a snapshot never points past what is durable: it waits for the sync
@@ -325,7 +326,7 @@ class JournalStore(AccountStore):
 
 def _parse_snapshot(record: dict) -> tuple[Account, int, int | None]:
     """(state, journal offset, checksum of the record there; None for format 1)."""
-    account = from_snapshot(record["account"])
+    account = account_from_snapshot(record["account"])
     offset = record["offset"]
     if isinstance(offset, bool) or not isinstance(offset, int) or offset <= 0:
         raise ValueError(f"bad offset {offset!r}")
@@ -345,7 +346,7 @@ def _snapshots(folder: Path) -> list[Path]:
 
 def _event(record: dict, path: Path) -> Event:
     try:
-        return Event.from_record(record)
+        return event_from_record(record)
     except ValueError as error:
         raise StorageCorrupt(f"{path} holds a malformed event: {error}") from error
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import cloudpickle
 
-from raybank.domain.account import Account, Event, from_snapshot, to_snapshot
+from raybank.domain.account import Account, Event
 from raybank.domain.errors import StorageCorrupt, StorageError
 from raybank.storage.base import AccountStore
+from raybank.storage.codecs import account_from_snapshot, event_from_record, event_record, snapshot_record
 from raybank.storage.files import PRIVATE_FILE, create_once, read_bytes, write_atomically
 
 MAGIC = b"raybank-state-v1\n"
@@ -57,7 +58,7 @@ class PickledStateStore(AccountStore):
 
     def _seal(self, account: Account, events: list[Event]) -> bytes:
         payload = cloudpickle.dumps(
-            {"account": to_snapshot(account), "events": [e.to_record() for e in events]}
+            {"account": snapshot_record(account), "events": [event_record(e) for e in events]}
         )
         signature = hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode("ascii")
         return MAGIC + signature + b"\n" + payload
@@ -101,8 +102,8 @@ class PickledStateStore(AccountStore):
             )
         try:
             state = cloudpickle.loads(payload)
-            account = from_snapshot(state["account"])
-            events = [Event.from_record(record) for record in state["events"]]
+            account = account_from_snapshot(state["account"])
+            events = [event_from_record(record) for record in state["events"]]
         except (KeyError, TypeError, ValueError) as error:
             raise StorageCorrupt(f"{path} holds malformed state: {error}") from error
         if account.name != name or (events and events[-1].seq != account.seq):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from raybank.domain.errors import StorageCorrupt, StorageError, StorageUnwritable
 from raybank.storage.base import folder_name
+from raybank.storage.codecs import transfer_from_record, transfer_record
 from raybank.storage.files import create_once, durable_dir, read_bytes
 from raybank.storage.framing import check_not_truncated, frame, read_records
 from raybank.storage.journal import PAGE_BYTES, JournalWriter
@@ -63,7 +64,7 @@ class TransferLog:
         latest: dict[str, TransferRecord] = {}
         for position, record in enumerate(records):
             try:
-                transfer = TransferRecord.from_record(record)
+                transfer = transfer_from_record(record)
             except ValueError as error:
                 raise StorageCorrupt(f"{self.path} record {position + 1}: {error}") from error
             latest[transfer.transfer_id] = transfer
@@ -75,7 +76,7 @@ class TransferLog:
             raise StorageUnwritable(f"{self.path} is not open for writing")
         with self._write_lock:
             try:
-                self._writer.append(frame(record.to_record()))
+                self._writer.append(frame(transfer_record(record)))
             except StorageError:
                 # Erased (not applied) or not: refuse further appends until the log is
                 # reopened, and for good in this process if the writer could not erase it.

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from raybank.domain.account import Account, to_snapshot
+from raybank.domain.account import Account
+from raybank.storage.codecs import event_record, snapshot_record
 from raybank.testing.faults import arm
 from raybank.storage import Storage
 from raybank.storage.framing import frame
@@ -95,7 +96,7 @@ def test_verify_rebuilds_from_storage_and_reports_mismatches(raybank):
     path = store.folder("hal") / "journal.log"
     with open(path, "r+b") as journal:  # where an append writes: into the zeroed space
         journal.seek(len(path.read_bytes().rstrip(b"\0")))
-        journal.write(frame(event.to_record()))
+        journal.write(frame(event_record(event)))
     result = raybank.json("verify", expect=1)
     assert result == {"ok": False, "checked": 2, "mismatches": [
         {"name": "hal", "stored": "15.00", "live": "10.00", "what": "balance, op ids, seq"}]}
@@ -114,7 +115,7 @@ def test_verify_finds_a_snapshot_whose_content_disagrees_with_the_journal(rayban
     folder = store.folder("kim")
     offset = len((folder / "journal.log").read_bytes().rstrip(b"\0"))
     (folder / f"snapshot-{forged.seq:020d}.json").write_bytes(
-        frame({"format": 1, "offset": offset, "account": to_snapshot(forged)}))
+        frame({"format": 1, "offset": offset, "account": snapshot_record(forged)}))
     assert raybank.json("verify", expect=1) == {"ok": False, "checked": 1, "mismatches": [
         {"name": "kim", "stored": "15.00", "live": "99.00", "what": "snapshot"}]}
     human = raybank("verify", "kim")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from raybank.domain.account import Account, from_snapshot, to_snapshot
+from raybank.domain.account import Account
 from raybank.storage.audit import differences, fingerprint, read_back
 from raybank.storage import JournalStore, PickledStateStore
 from raybank.storage.base import AccountStore
+from raybank.storage.codecs import account_from_snapshot, snapshot_record
 from raybank.storage.files import write_atomically
 from raybank.storage.framing import frame
 
@@ -37,11 +38,11 @@ def forge_snapshot(store: JournalStore, account: Account) -> None:
     data = (folder / store.marker).read_bytes()
     write_atomically(folder / f"snapshot-{account.seq:020d}.json",
                      frame({"format": 1, "offset": len(data.rstrip(b"\0")),
-                            "account": to_snapshot(account)}))
+                            "account": snapshot_record(account)}))
 
 
 def copy_of(account: Account) -> Account:
-    return from_snapshot(to_snapshot(account))
+    return account_from_snapshot(snapshot_record(account))
 
 
 @pytest.fixture

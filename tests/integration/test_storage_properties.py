@@ -17,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from raybank.domain.account import Account, Event, to_snapshot
+from raybank.domain.account import Account, Event
 from raybank.domain.errors import InvalidInput, RuleViolation, StorageError
 from raybank.domain.names import validate_name
 from raybank.domain.money import MAX_AMOUNT, format_money, parse_amount, parse_balance
 from raybank.storage import JournalStore, PickledStateStore
 from raybank.storage.base import AccountStore
+from raybank.storage.codecs import snapshot_record
 
 FAST = settings(max_examples=150, deadline=None)
 STORAGE = settings(max_examples=60, deadline=None,
@@ -177,7 +178,7 @@ def loaded_or_refused(load, truth: Account) -> None:
         account = load()
     except StorageError:
         return  # exit 4, naming the file: allowed
-    assert to_snapshot(account) == to_snapshot(truth)  # never a wrong or older state
+    assert snapshot_record(account) == snapshot_record(truth)  # never a wrong or older state
 
 
 @STORAGE

@@ -5,8 +5,9 @@ from decimal import Decimal as D
 import pytest
 
 from raybank.domain import account as domain
-from raybank.domain.account import Account, Event, from_snapshot, replay, to_snapshot
+from raybank.domain.account import Account, Event, replay
 from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
+from raybank.storage.codecs import account_from_snapshot, event_from_record, event_record, snapshot_record
 
 
 def opened(balance="100.00", minimum="20.00") -> Account:
@@ -81,13 +82,13 @@ def test_a_released_hold_gives_the_money_back():
 
 def test_replay_and_snapshot_rebuild_the_same_state():
     account = opened()
-    events = [Event.from_record(e.to_record()) for e in [
+    events = [event_from_record(event_record(e)) for e in [
         account.decide_deposit("d1", D("1.10"))]]
     account.apply(events[0])
-    rebuilt = from_snapshot(to_snapshot(account))
-    assert to_snapshot(rebuilt) == to_snapshot(account)
-    fresh = replay("alice", [Event.from_record(r) for r in [
-        Account(name="alice").decide_open("op-open", D("100.00"), D("20.00")).to_record()]])
+    rebuilt = account_from_snapshot(snapshot_record(account))
+    assert snapshot_record(rebuilt) == snapshot_record(account)
+    opening = Account(name="alice").decide_open("op-open", D("100.00"), D("20.00"))
+    fresh = replay("alice", [event_from_record(event_record(opening))])
     fresh.apply(events[0])
     assert fresh.balance == account.balance == D("101.10")
 
@@ -102,9 +103,9 @@ def test_replay_refuses_a_gap_in_the_sequence():
 
 def test_malformed_records_are_rejected():
     with pytest.raises(ValueError):
-        Event.from_record({"seq": 1, "type": "teleport", "op_id": "x", "balance": "1", "at": ""})
+        event_from_record({"seq": 1, "type": "teleport", "op_id": "x", "balance": "1", "at": ""})
     with pytest.raises(ValueError):
-        Event.from_record({"seq": "1", "type": "deposit"})
+        event_from_record({"seq": "1", "type": "deposit"})
 
 
 def event(seq: int, type_: str, amount: str | None, balance: str, op_id: str = "x",
@@ -143,11 +144,11 @@ LEG = {"transfer_id": "t1", "counterparty": "bob"}
 ])
 def test_replay_refuses_events_that_do_not_add_up(start, bad):
     account = start()
-    before = to_snapshot(account)
+    before = snapshot_record(account)
     with pytest.raises(StorageError) as raised:
         account.apply(bad)
     assert raised.value.code == "storage-corrupt"
-    assert to_snapshot(account) == before  # a refused event changes nothing
+    assert snapshot_record(account) == before  # a refused event changes nothing
 
 
 def test_every_decided_event_passes_the_replay_checks():
@@ -166,9 +167,9 @@ def test_every_decided_event_passes_the_replay_checks():
     for decide, args in decisions:
         decided = decide(account, *args)
         account.apply(decided)  # what the actor does live
-        records.append(decided.to_record())
-    rebuilt = replay("alice", [Event.from_record(record) for record in records])
-    assert to_snapshot(rebuilt) == to_snapshot(account)
+        records.append(event_record(decided))
+    rebuilt = replay("alice", [event_from_record(record) for record in records])
+    assert snapshot_record(rebuilt) == snapshot_record(account)
 
 
 GOOD = {"seq": 2, "op_id": "d1", "type": "deposit", "amount": "5.00", "balance": "105.00",
@@ -183,13 +184,13 @@ GOOD = {"seq": 2, "op_id": "d1", "type": "deposit", "amount": "5.00", "balance":
     {"at": None}, {"type": "teleport"}, {"transfer_id": "t1"}, {"surprise": 1},
 ])
 def test_stored_events_are_parsed_strictly(change):
-    assert Event.from_record(GOOD).amount == D("5.00")
+    assert event_from_record(GOOD).amount == D("5.00")
     with pytest.raises(ValueError):
-        Event.from_record({**GOOD, **change})
+        event_from_record({**GOOD, **change})
 
 
 def test_a_minimum_stored_as_negative_zero_by_older_versions_still_reads():
-    created = Event.from_record({"seq": 1, "op_id": "o", "type": "created", "amount": "0.00",
+    created = event_from_record({"seq": 1, "op_id": "o", "type": "created", "amount": "0.00",
                                  "balance": "0.00", "min_balance": "-0.00", "at": "t"})
     assert str(created.min_balance) == "0.00"
 
@@ -199,7 +200,7 @@ def test_a_minimum_stored_as_negative_zero_by_older_versions_still_reads():
     {"applied": {"d1": ["deposit", "5.00", 105, None, None]}}, {"name": 5},
 ])
 def test_snapshots_are_parsed_strictly(change):
-    good = to_snapshot(opened())
-    assert from_snapshot(good).balance == D("100.00")
+    good = snapshot_record(opened())
+    assert account_from_snapshot(good).balance == D("100.00")
     with pytest.raises(ValueError):
-        from_snapshot({**good, **change})
+        account_from_snapshot({**good, **change})

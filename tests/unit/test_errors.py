@@ -21,7 +21,8 @@ from raybank.domain.errors import (
     StorageError,
 )
 from raybank.domain.error_registry import error_class, rebuilt, specific_errors
-from raybank.domain.transfer import TransferRecord, begin
+from raybank.domain.transfer import begin
+from raybank.storage.codecs import transfer_from_record, transfer_record
 
 SPECIFIC = specific_errors()
 
@@ -76,12 +77,12 @@ def test_a_stored_code_is_rebuilt_as_its_own_class_and_an_unknown_one_keeps_its_
 
 def test_a_repeated_refused_transfer_raises_the_same_class_as_the_first_time():
     record = begin("t1", "a", "b", Decimal("30.00"), "r1").refused(InsufficientFunds("no money"))
-    stored = TransferRecord.from_record(record.to_record())
+    stored = transfer_from_record(transfer_record(record))
     with pytest.raises(InsufficientFunds) as refused:
         stored.outcome(duplicate=True)
     assert (refused.value.code, refused.value.message, refused.value.exit_code) == (
         "insufficient-funds", "no money", ExitStatus.REFUSED)
-    assert record.to_record()["error"] == {"exit": 1, "code": "insufficient-funds",
+    assert transfer_record(record)["error"] == {"exit": 1, "code": "insufficient-funds",
                                            "message": "no money"}
 
 
