@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from raybank.domain.errors import InvalidOption
-from raybank.storage.base import AccountStore, account_name, folder_name
+from raybank.storage import layout
+from raybank.storage.base import AccountStore
 from raybank.storage.files import read_bytes, write_atomically
 from raybank.storage.journal import DEFAULT_SNAPSHOT_EVERY, JournalStore
 from raybank.storage.pickled import PickledStateStore, load_or_create_key
@@ -23,12 +24,13 @@ class Storage:
     """
 
     def __init__(self, home: Path, namespace: str, default_kind: str = "journal") -> None:
-        self.namespace_dir = home / "namespaces" / folder_name(namespace)
-        self.root = self.namespace_dir / "accounts"
+        self.namespace_dir = layout.namespace_dir(home, namespace)
+        self.root = layout.accounts_root(home, namespace)
+        self._persistence_marker = layout.persistence_marker(home, namespace)
         snapshot_every = int(os.environ.get("RAYBANK_SNAPSHOT_EVERY", DEFAULT_SNAPSHOT_EVERY))
         self.stores: dict[str, AccountStore] = {
             "journal": JournalStore(self.root, snapshot_every=snapshot_every),
-            "snapshot": PickledStateStore(self.root, load_or_create_key(home / "secret.key")),
+            "snapshot": PickledStateStore(self.root, load_or_create_key(layout.signing_key(home))),
         }
         self.default = self.stores[default_kind]
 
@@ -44,7 +46,7 @@ class Storage:
     @property
     def persistence(self) -> str:
         """How the namespace's account actors reach storage: "direct" or through a "pool"."""
-        path = self.namespace_dir / "persistence"
+        path = self._persistence_marker
         return read_bytes(path).decode().strip() if path.exists() else "direct"
 
     def choose_persistence(self, requested: str | None) -> str:
@@ -59,15 +61,15 @@ class Storage:
         if requested not in PERSISTENCE_MODES:
             raise InvalidOption(f"invalid persistence {requested!r}: use one of "
                                 f"{', '.join(PERSISTENCE_MODES)}")
-        if (self.namespace_dir / "persistence").exists() or self.names():
+        if self._persistence_marker.exists() or self.names():
             raise InvalidOption(f"this namespace already uses {current} persistence; "
                                 f"choose {requested} for a new namespace")
-        write_atomically(self.namespace_dir / "persistence", requested.encode())
+        write_atomically(self._persistence_marker, requested.encode())
         return requested
 
     def names(self) -> list[str]:
         """Every account of the namespace, sorted; hidden staging folders are skipped."""
-        names = (account_name(entry.name) for entry in self.root.iterdir()
+        names = (layout.name_of(entry.name) for entry in self.root.iterdir()
                  if entry.is_dir() and not entry.name.startswith("."))
         return sorted(name for name in names if name)
 

@@ -24,18 +24,7 @@ from raybank.domain.errors import (
     StorageUnwritable,
 )
 from raybank.storage.files import contained, durable_dir, fsync_dir, private_dir
-
-
-def folder_name(name: str) -> str:
-    return name.encode("utf-8").hex()
-
-
-def account_name(folder: str) -> str | None:
-    """The account name a folder stands for, or None for anything else in the root."""
-    try:
-        return bytes.fromhex(folder).decode("utf-8")
-    except ValueError:
-        return None
+from raybank.storage.layout import folder_name
 
 
 class AccountStore(ABC):

@@ -15,12 +15,12 @@ import threading
 from pathlib import Path
 
 from raybank.domain.errors import StorageCorrupt, StorageError, StorageUnwritable
-from raybank.storage.base import folder_name
+from raybank.domain.transfer import TransferRecord
+from raybank.storage import layout
 from raybank.storage.codecs import transfer_from_record, transfer_record
 from raybank.storage.files import create_once, durable_dir, read_bytes
 from raybank.storage.framing import check_not_truncated, frame, read_records
 from raybank.storage.journal import PAGE_BYTES, JournalWriter
-from raybank.domain.transfer import TransferRecord
 
 LOG_NAME = "transfers.log"
 
@@ -29,7 +29,7 @@ class TransferLog:
     """Append-only record of transfer states; one writer process, many writer threads."""
 
     def __init__(self, home: Path, namespace: str) -> None:
-        self.folder = home / "namespaces" / folder_name(namespace) / "transfers"
+        self.folder = layout.transfers_dir(home, namespace)
         self.path = self.folder / LOG_NAME
         self._writer: JournalWriter | None = None
         self._write_lock = threading.Lock()
