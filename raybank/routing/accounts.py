@@ -60,7 +60,7 @@ class AccountRouting:
 
     def actor(self, name: str) -> ray.actor.ActorHandle:
         """The account's actor, revived from storage if it has none."""
-        return self.directory.handle(name, self._starter(name, creating=False))
+        return self.directory.started(name, self._starter(name, creating=False))
 
     def live(self, name: str) -> ray.actor.ActorHandle | None:
         """The account's actor if it has one now (alive or restarting), without reviving."""

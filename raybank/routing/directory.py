@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from raybank.domain.errors import ActorUnavailable, ReleaseTimeout
+from raybank.domain.errors import ReleaseTimeout
 from raybank.routing.call import Call
 from raybank.routing.introspection import actor_id
 
@@ -35,13 +35,17 @@ class ActorDirectory:
         except ValueError:
             return None
 
-    def handle(self, name: str, start: Start | None = None) -> ray.actor.ActorHandle | None:
-        """The cached or registered actor; else ``start()``'s (race-safe), or None."""
+    def handle(self, name: str) -> ray.actor.ActorHandle | None:
+        """The cached or registered actor, or None; never starts one."""
         handle = self._handles.get(name) or self.find(name)
-        if handle is None and start is not None:
-            handle = start()
         if handle is not None:
             self._handles[name] = handle
+        return handle
+
+    def started(self, name: str, start: Start) -> ray.actor.ActorHandle:
+        """The cached or registered actor, else the one ``start()`` starts (race-safe)."""
+        handle = self.handle(name) or start()
+        self._handles[name] = handle
         return handle
 
     def call(self, name: str, method: str, *args: Any, start: Start) -> Call:
@@ -50,13 +54,8 @@ class ActorDirectory:
         If the actor was killed for good before it answered, the call is sent once more to
         its successor: safe because every change carries an op id.
         """
-        def find() -> ray.actor.ActorHandle:
-            handle = self.handle(name, start)
-            if handle is None:  # start() always returns a handle
-                raise ActorUnavailable(f"no actor for {name!r}")
-            return handle
-
-        return Call(name, find, method, args, lambda old: self.await_release(name, old))
+        return Call(name, lambda: self.started(name, start), method, args,
+                    lambda old: self.await_release(name, old))
 
     def await_release(self, name: str, old: ray.actor.ActorHandle) -> None:
         """Wait until ``name`` no longer points at ``old`` (killed), so it can start anew."""

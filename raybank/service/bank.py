@@ -63,9 +63,13 @@ class Bank:
             return self.routing.call(name, "open", op_id, balance, min_balance, kind,
                                      creating=True)
         except BankError:
-            if not self.storage.exists(name):
-                self.routing.retire(name)  # a refused creation leaves no actor behind
+            self.retire_unopened(name)
             raise
+
+    def retire_unopened(self, name: str) -> None:
+        """A refused creation leaves no actor behind: retire it unless the account exists."""
+        if not self.storage.exists(name):
+            self.routing.retire(name)
 
     def deposit(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
         return self.routing.call(name, "deposit", op_id, amount)

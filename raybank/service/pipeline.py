@@ -96,8 +96,8 @@ class Group:
                     self._answers = self._call.result()
                 except BankError as error:
                     self._error = error
-                if self.creating and not self.bank.storage.exists(self.name):
-                    self.bank.routing.retire(self.name)
+                if self.creating:
+                    self.bank.retire_unopened(self.name)
         if self._error is not None:
             raise self._error
         return self._answers or []
