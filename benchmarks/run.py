@@ -108,7 +108,8 @@ def latency(env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
     python = sys.executable
     return interleaved({
         "python -c pass": ([python, "-c", "pass"], env, runs),
-        "import raybank.gateway.client (thin client)": ([python, "-c", "import raybank.gateway.client"], env, runs),
+        "import raybank.gateway.client (thin client)": (
+            [python, "-c", "import raybank.gateway.client"], env, runs),
         "import typer, rich": ([python, "-c", "import typer, rich"], env, runs),
         "import ray (floor)": ([python, "-c", "import ray"], env, runs),
         "minimal Ray driver, os._exit": ([*minimal, "fast"], driver_env, runs),

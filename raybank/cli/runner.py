@@ -219,7 +219,8 @@ def internal_error(error: Exception, debug: bool, stderr: TextIO) -> InternalErr
 
 
 def _injected(home: Path, step: str, subject: str) -> bool:
-    """Fault injection (raybank.testing.faults), a testing aid: is ``step`` armed for ``subject``?"""
+    """Fault injection (raybank.testing.faults), a testing aid: is ``step`` armed for
+    ``subject``?"""
     try:
         return fires(home, step, subject)
     except OSError:  # a home that is no folder: the command itself says so

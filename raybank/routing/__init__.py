@@ -1,1 +1,4 @@
-"""Driver-side routing: where an account lives and how to call it (the only private Ray API user)."""
+"""Driver-side routing: where an account lives and how to call it.
+
+The only layer that reads Ray's private API (introspection.py).
+"""

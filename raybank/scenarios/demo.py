@@ -64,7 +64,8 @@ def run_demo(bank: Bank) -> dict[str, Any]:
                lambda op: bank.withdraw(ALICE, Decimal("500.00"), op),
                refused_with=InsufficientFunds.code)
         step(f"kill {ALICE} --restart", "kill", lambda: bank.kill(ALICE, restart=True),
-             lambda result: result["recovered"] and result["after"]["balance"] == Decimal("120.00"))
+             lambda result: (result["recovered"]
+                             and result["after"]["balance"] == Decimal("120.00")))
         step(f"balance {ALICE}", "account", lambda: bank.balance(ALICE), balance_is("120.00"))
         change(f"transfer {ALICE} {BOB} 25.00", "transfer",
                lambda op: bank.transfer(ALICE, BOB, Decimal("25.00"), op),

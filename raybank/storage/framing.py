@@ -94,7 +94,8 @@ def record_ending_at(data: bytes, end: int, path: Path) -> tuple[dict[str, Any],
         raise ValueError(str(error)) from error
 
 
-def read_records(data: bytes, path: Path, start: int = 0) -> tuple[list[dict[str, Any]], int, bool]:
+def read_records(data: bytes, path: Path, start: int = 0
+                 ) -> tuple[list[dict[str, Any]], int, bool]:
     """Decode the records from byte ``start``: (records, end of the last good one, torn?)."""
     if start > len(data):
         raise StorageCorrupt(f"{path} is shorter ({len(data)} bytes) than its snapshot says "

@@ -31,7 +31,8 @@ from typing import NoReturn
 from raybank.domain.account import Account, Event
 from raybank.domain.errors import StorageCorrupt, StorageError, StorageUnwritable
 from raybank.storage.base import AccountStore
-from raybank.storage.codecs import account_from_snapshot, event_from_record, event_record, snapshot_record
+from raybank.storage.codecs import (account_from_snapshot, event_from_record, event_record,
+                                    snapshot_record)
 from raybank.storage.files import (PRIVATE_FILE, lock_exclusively, read_bytes, write_all,
                                    write_atomically)
 from raybank.storage.framing import (check_not_truncated, checksum, frame, read_records,
@@ -122,8 +123,9 @@ class JournalWriter:
                 "process does not use the file again until it restarts")
             raise self.broken from error
         self.end = self._dirty_to = self._acked
-        raise StorageUnwritable(f"{failure}: {error.strerror}; the change was erased (not applied)",
-                                not_applied=True) from error
+        raise StorageUnwritable(
+            f"{failure}: {error.strerror}; the change was erased (not applied)",
+            not_applied=True) from error
 
     def _erase(self, start: int, stop: int) -> None:
         """Zero whatever [start, stop) holds (space past the records is zeros) and sync."""

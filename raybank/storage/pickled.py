@@ -23,7 +23,8 @@ import cloudpickle
 from raybank.domain.account import Account, Event
 from raybank.domain.errors import StorageCorrupt, StorageError
 from raybank.storage.base import AccountStore
-from raybank.storage.codecs import account_from_snapshot, event_from_record, event_record, snapshot_record
+from raybank.storage.codecs import (account_from_snapshot, event_from_record, event_record,
+                                    snapshot_record)
 from raybank.storage.files import PRIVATE_FILE, create_once, read_bytes, write_atomically
 
 MAGIC = b"raybank-state-v1\n"

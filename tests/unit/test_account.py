@@ -7,7 +7,8 @@ import pytest
 from raybank.domain import account as domain
 from raybank.domain.account import Account, Event, replay
 from raybank.domain.errors import AccountNotFound, RuleViolation, StorageError
-from raybank.storage.codecs import account_from_snapshot, event_from_record, event_record, snapshot_record
+from raybank.storage.codecs import (account_from_snapshot, event_from_record, event_record,
+                                    snapshot_record)
 
 
 def opened(balance="100.00", minimum="20.00") -> Account:

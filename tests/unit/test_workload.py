@@ -52,7 +52,8 @@ def transfer(tid, source, target, amount, finish=True):
     def run(accounts, record):
         record(source, accounts[source].decide_hold(f"{tid}:hold", tid, D(amount), target))
         if finish:
-            record(target, accounts[target].decide_transfer_in(f"{tid}:in", tid, D(amount), source))
+            record(target, accounts[target].decide_transfer_in(f"{tid}:in", tid, D(amount),
+                                                               source))
             record(source, accounts[source].decide_transfer_out(f"{tid}:out", tid, D(amount),
                                                               target))
     return run
