@@ -352,8 +352,8 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
         raise ClusterUnreachable(f"no Ray cluster answers at {address}")
     if record is not None and record.address == address:
         os.environ.update(auth_environment(home))
-    if "ray" in sys.modules:
-        raise RuntimeError("Ray was imported before attach() could set its authentication")
+    if "ray" in sys.modules and _already_driver(address):
+        return address
     import ray
 
     try:
@@ -363,3 +363,28 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
         raise ClusterUnreachable(f"cannot attach to the Ray cluster at {address}: "
                                  f"{error}") from error
     return address
+
+
+def _already_driver(address: str) -> bool:
+    """True if this process is already a driver of the cluster at ``address``.
+
+    The command line attaches before anything imports Ray; a notebook may have imported
+    (or even started) Ray first. Ray reads its authentication settings once, so a process
+    that imported Ray before they were set is made to read them again (Ray's own test
+    helpers do the same). A process that is a driver of another cluster cannot become one
+    of this cluster: Ray allows one per process.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+        return False
+    current = ray.get_runtime_context().gcs_address
+    if current != address:
+        raise ClusterUnreachable(
+            f"this Python process is already a Ray driver of {current}; raybank's cluster is "
+            f"at {address}: call ray.shutdown() first, or raybank.connect(address={current!r})")
+    return True
