@@ -49,12 +49,18 @@ def session_pids(session_id: int) -> list[int]:
     return pids
 
 
+NO_AUTH = {"RAY_AUTH_MODE": "disabled"}
+
+
 @pytest.fixture
 def foreign_cluster(tmp_path: Path):
     """A plain Ray cluster that is not raybank's, stopped by its own session's pids."""
     port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="foreign-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    # Without authentication, whatever the user's ~/.ray/auth_token says: Ray turns token
+    # auth on by itself when that file exists and RAY_AUTH_MODE is unset.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
+           **NO_AUTH}
     starter = subprocess.Popen(
         [sys.executable, "-c", "import sys; from ray.scripts.scripts import main; "
          "sys.argv[0] = 'ray'; main()", "start", "--head", f"--port={port}",
@@ -110,7 +116,7 @@ def test_down_then_up_restores_every_account_and_leaves_other_clusters_alone(
 
 def test_address_attaches_to_an_existing_cluster(tmp_path, foreign_cluster):
     bank = Raybank(home=tmp_path / "home", namespace="attached",
-                   extra_env={"RAY_ADDRESS": foreign_cluster})
+                   extra_env={"RAY_ADDRESS": foreign_cluster, **NO_AUTH})
     assert bank.json("create", "zed", "--balance", "1.00")["balance"] == "1.00"
     assert bank.json("status") == {"running": True, "address": foreign_cluster,
                                    "namespace": "attached", "accounts": 1}
