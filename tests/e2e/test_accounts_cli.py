@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.cli import wait_all
+from tests.support.cli import GATEWAY_ONLY, wait_all
 
 pytestmark = pytest.mark.ray
 
@@ -126,6 +126,7 @@ def test_kill_minus_nine_from_outside_loses_nothing(raybank):
     assert actor["pid"] != pid and actor["restarts"] >= 1
 
 
+@GATEWAY_ONLY
 def test_concurrent_withdrawals_never_pass_the_minimum(raybank):
     raybank.json("create", "hank", "--balance", "100.00", "--min-balance", "10.00")
     processes = [raybank.popen("withdraw", "hank", "10.00", "--json") for _ in range(20)]

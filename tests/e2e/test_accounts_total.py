@@ -10,7 +10,7 @@ import pytest
 
 from raybank.testing.faults import arm
 from raybank.cli.render import Renderer
-from tests.support.cli import wait_all
+from tests.support.cli import GATEWAY_ONLY, wait_all
 from tests.support.probes import wait_for
 
 
@@ -62,6 +62,7 @@ PAIRS = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("a", "c"), ("b", "d")]
 
 
 @pytest.mark.ray
+@GATEWAY_ONLY
 def test_every_total_read_during_transfers_and_a_kill_is_the_initial_sum(raybank,
                                                                           tmp_path: Path):
     for name in "abcd":

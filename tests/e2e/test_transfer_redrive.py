@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import Raybank
+from tests.support.cli import GATEWAY_ONLY, Raybank
 from tests.support.probes import coordinator, legs, wait_for
 
 pytestmark = pytest.mark.ray
@@ -23,6 +23,7 @@ def journal(raybank: Raybank, name: str) -> Path:
             / name.encode().hex() / "journal.log")
 
 
+@GATEWAY_ONLY
 def test_a_transfer_whose_destination_cannot_load_is_finished_in_the_background(raybank):
     raybank.json("create", "a", "--balance", "100.00")
     raybank.json("create", "b", "--balance", "5.00")

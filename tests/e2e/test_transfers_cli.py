@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from raybank.testing.faults import ENABLE_ENV, ENABLED, FAULTS_DIR, arm
-from tests.support.cli import Raybank, wait_all
+from tests.support.cli import GATEWAY_ONLY, Raybank, wait_all
 from tests.support.probes import coordinator, legs
 
 pytestmark = pytest.mark.ray
@@ -83,6 +83,7 @@ def test_no_command_arms_a_fault_even_where_fault_injection_is_enabled(raybank):
     assert balances(raybank) == {"a": Decimal("5.00"), "b": Decimal("0.00")}
 
 
+@GATEWAY_ONLY
 def test_concurrent_transfers_both_ways_conserve_money_and_never_overdraw(raybank):
     raybank.json("create", "a", "--balance", "30.00", "--min-balance", "10.00")
     raybank.json("create", "b", "--balance", "20.00", "--min-balance", "-5.00")
@@ -143,12 +144,14 @@ def run_faulty_transfers(raybank: Raybank, faults: list[tuple[str, str]]) -> int
 
 
 @pytest.mark.usefixtures("fault_injection")
+@GATEWAY_ONLY
 def test_a_coordinator_death_at_each_step_still_moves_the_money_exactly_once(raybank):
     faults = [(step, "coordinator") for step in STEPS]
     assert run_faulty_transfers(raybank, faults) == len(STEPS)
 
 
 @pytest.mark.usefixtures("fault_injection")
+@GATEWAY_ONLY
 def test_an_account_killed_for_good_mid_transfer_is_revived_and_the_transfer_ends(raybank):
     faults = [("transfer-after-hold", "a"), ("transfer-after-hold", "b"),
               ("transfer-after-credit", "a"), ("transfer-before-settle", "b"),

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CLI_TIMEOUT_S = 240
 
 
@@ -122,3 +124,9 @@ def attached_bank(session_cluster: Raybank, tmp_path: Path, path: str) -> Rayban
     assert bank("balance", "no-such-account", "--json").code == 3
     gateway_pid(home)
     return bank
+
+
+# For checks of what the actors do (transfers, crashes, concurrency) rather than of the path a
+# command takes: run them through the gateway only. The driver path pays Ray's import on every
+# command (about 1.5 s here), and both paths run the same command code (test_gateway.py).
+GATEWAY_ONLY = pytest.mark.parametrize("raybank", ["gateway"], indirect=True)
