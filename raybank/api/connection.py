@@ -88,52 +88,51 @@ class BankConnection:
             if storage is not None and storage not in STORAGE_KINDS:
                 raise InvalidOption(f"invalid storage {storage!r}: use one of "
                                     f"{', '.join(STORAGE_KINDS)}")
-            return results.Account.from_contract(
-                self._service.create(account, opening, minimum, op, storage))
+            return self._service.create(account, opening, minimum, op, storage)
 
         return _changing(op_id, run)
 
     def deposit(self, name: str, amount: Money, op_id: str | None = None) -> results.Account:
         """Add money to an account."""
-        return _changing(op_id, lambda op: results.Account.from_contract(
-            self._service.deposit(validate_name(name), amounts.amount(amount), op)))
+        return _changing(op_id, lambda op: self._service.deposit(
+            validate_name(name), amounts.amount(amount), op))
 
     def withdraw(self, name: str, amount: Money, op_id: str | None = None) -> results.Account:
         """Take money; the balance may not fall below the minimum (InsufficientFunds)."""
-        return _changing(op_id, lambda op: results.Account.from_contract(
-            self._service.withdraw(validate_name(name), amounts.amount(amount), op)))
+        return _changing(op_id, lambda op: self._service.withdraw(
+            validate_name(name), amounts.amount(amount), op))
 
     def transfer(self, source: str, target: str, amount: Money, op_id: str | None = None
                  ) -> results.Transfer:
         """Move money atomically from ``source`` to ``target``; ``op_id`` is its id."""
-        return _changing(op_id, lambda op: results.Transfer.from_contract(
-            self._service.transfer(validate_name(source), validate_name(target),
-                                   amounts.amount(amount), op)), transfer=True)
+        return _changing(op_id, lambda op: self._service.transfer(
+            validate_name(source), validate_name(target), amounts.amount(amount), op),
+            transfer=True)
 
     # -- reading ---------------------------------------------------------------------------
     def balance(self, name: str) -> results.Account:
-        return results.Account.from_contract(self._service.balance(validate_name(name)))
+        return self._service.balance(validate_name(name))
 
     def accounts(self) -> results.Listing:
         """Every account with its actor, and their total at one consistent cut."""
-        return results.Listing.from_contract(self._service.accounts())
+        return self._service.accounts()
 
     def history(self, name: str, limit: int | None = None) -> results.History:
         """The account's events, oldest first (only the last ``limit`` if given)."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 0):
             raise InvalidOption(f"invalid limit {limit!r}: use a whole number, 0 or more")
-        return results.History.from_contract(self._service.history(validate_name(name), limit))
+        return self._service.history(validate_name(name), limit)
 
     def verify(self, name: str | None = None) -> results.Verification:
         """Rebuild each account (or one) from storage alone and compare with its actor."""
         account = None if name is None else validate_name(name)
-        return results.Verification.from_contract(self._service.verify(account))
+        return self._service.verify(account)
 
     # -- actors ----------------------------------------------------------------------------
     def kill(self, name: str, restart: bool = False) -> results.Kill:
         """Kill the account's actor; with ``restart`` let Ray bring it back from storage."""
-        return results.Kill.from_contract(self._service.kill(validate_name(name), restart))
+        return self._service.kill(validate_name(name), restart)
 
     # -- the connection --------------------------------------------------------------------
     @property

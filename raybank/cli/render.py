@@ -22,13 +22,22 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def to_json(payload: dict[str, Any]) -> str:
+def to_json(payload: Any) -> str:
+    """The contract's JSON of a payload: money as 2-digit strings, typed results
+    (raybank.service.results) as their contract objects."""
     def encode(value: Any) -> Any:
         if isinstance(value, Decimal):
             return format_money(value)
+        if hasattr(value, "to_contract"):
+            return value.to_contract()
         raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
     return json.dumps(payload, default=encode)
+
+
+def contract(payload: Any) -> Any:
+    """A typed result as the contract's object (what the views draw); other payloads as is."""
+    return payload.to_contract() if hasattr(payload, "to_contract") else payload
 
 
 class Renderer:
@@ -64,13 +73,13 @@ class Renderer:
         self.stdout.write(to_json(payload) + "\n")
         self.stdout.flush()
 
-    def result(self, view: str, payload: dict[str, Any]) -> None:
+    def result(self, view: str, payload: Any) -> None:
         if self.json_mode:
             self.stdout.write(to_json(payload) + "\n")
         else:
             from raybank.cli.views import VIEWS
 
-            for renderable in VIEWS[view](payload):
+            for renderable in VIEWS[view](contract(payload)):
                 self.console.print(renderable)
         self.stdout.flush()
 

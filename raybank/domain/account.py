@@ -108,7 +108,8 @@ class Account:
         return self.balance - self.held - self.min_balance
 
     def summary(self) -> dict[str, Any]:
-        """The contract's account object (money as Decimal; the renderer formats it)."""
+        """The account's public state as plain data: what actors answer with (it crosses Ray
+        as it is); the service reads it as a typed ``results.Account``."""
         result: dict[str, Any] = {
             "name": self.name,
             "balance": self.balance,

@@ -16,6 +16,7 @@ from raybank.domain.names import new_op_id
 
 if TYPE_CHECKING:
     from raybank.service.bank import Bank
+    from raybank.service.results import Account
 
 DEMO_PREFIX = "raybank-demo-"
 ALICE, BOB = "alice", "bob"
@@ -24,13 +25,13 @@ ALICE, BOB = "alice", "bob"
 def run_demo(bank: Bank) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
 
-    def step(command: str, view: str, call: Callable[[], dict[str, Any]],
-             expect: Callable[[dict[str, Any]], bool] | None = None,
+    def step(command: str, view: str, call: Callable[[], Any],
+             expect: Callable[[Any], bool] | None = None,
              refused_with: str | None = None, op_id: str | None = None) -> None:
         record: dict[str, Any] = {"command": command, "view": view}
         try:
             result = call()
-            record["result"] = result
+            record["result"] = result.to_contract()  # what the CLI prints for the step
             record["ok"] = refused_with is None and (expect is None or expect(result))
         except BankError as error:
             if op_id is not None:  # as the CLI does: the error names what repeats it
@@ -39,15 +40,15 @@ def run_demo(bank: Bank) -> dict[str, Any]:
             record["ok"] = error.code == refused_with
         steps.append(record)
 
-    def change(command: str, view: str, call: Callable[[str], dict[str, Any]],
-               expect: Callable[[dict[str, Any]], bool] | None = None,
+    def change(command: str, view: str, call: Callable[[str], Any],
+               expect: Callable[[Any], bool] | None = None,
                refused_with: str | None = None) -> None:
         """A step of a mutating command, run with a fresh op id."""
         op_id = new_op_id()
         step(command, view, lambda: call(op_id), expect, refused_with, op_id)
 
-    def balance_is(amount: str) -> Callable[[dict[str, Any]], bool]:
-        return lambda result: result["balance"] == Decimal(amount)
+    def balance_is(amount: str) -> Callable[[Account], bool]:
+        return lambda result: result.balance == Decimal(amount)
 
     try:
         change(f"create {ALICE} --balance 100.00 --min-balance 20.00", "account",
@@ -64,15 +65,15 @@ def run_demo(bank: Bank) -> dict[str, Any]:
                lambda op: bank.withdraw(ALICE, Decimal("500.00"), op),
                refused_with=InsufficientFunds.code)
         step(f"kill {ALICE} --restart", "kill", lambda: bank.kill(ALICE, restart=True),
-             lambda result: (result["recovered"]
-                             and result["after"]["balance"] == Decimal("120.00")))
+             lambda result: (result.recovered
+                             and result.after.account.balance == Decimal("120.00")))
         step(f"balance {ALICE}", "account", lambda: bank.balance(ALICE), balance_is("120.00"))
         change(f"transfer {ALICE} {BOB} 25.00", "transfer",
                lambda op: bank.transfer(ALICE, BOB, Decimal("25.00"), op),
-               lambda result: (result["from"]["balance"], result["to"]["balance"])
+               lambda result: (result.source.balance, result.target.balance)
                == (Decimal("95.00"), Decimal("25.00")))
         step("accounts", "accounts", bank.accounts,
-             lambda result: len(result["accounts"]) == 2)
+             lambda result: len(result.accounts) == 2)
     finally:
         try:
             bank.remove_namespace([ALICE, BOB])

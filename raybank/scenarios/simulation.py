@@ -198,7 +198,7 @@ def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
         handle = bank.routing.live(name)
         live[name] = None
         if handle is not None:
-            live[name] = bank.balance(name)["balance"]
+            live[name] = bank.balance(name).balance
             info = describe(handle)
             restarts += info["restarts"]
             calls.update(ray.get(handle.process.remote())["calls"])

@@ -29,6 +29,7 @@ from raybank.domain.transfer import ENDED
 from raybank.routing.accounts import AccountRouting
 from raybank.routing.introspection import INACTIVE
 from raybank.routing.options import restartable
+from raybank.service import results
 from raybank.service.listing import list_accounts
 from raybank.service.pipeline import Pipeline
 from raybank.storage import Storage, audit
@@ -57,11 +58,11 @@ class Bank:
 
     # -- commands --------------------------------------------------------------------------
     def create(self, name: str, balance: Decimal, min_balance: Decimal, op_id: str,
-               kind: str | None = None) -> dict[str, Any]:
+               kind: str | None = None) -> results.Account:
         self.storage.choose_persistence(self.persistence)
         try:
-            return self.routing.call(name, "open", op_id, balance, min_balance, kind,
-                                     creating=True)
+            return results.Account.from_contract(self.routing.call(
+                name, "open", op_id, balance, min_balance, kind, creating=True))
         except BankError:
             self.retire_unopened(name)
             raise
@@ -71,26 +72,26 @@ class Bank:
         if not self.storage.exists(name):
             self.routing.retire(name)
 
-    def deposit(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
-        return self.routing.call(name, "deposit", op_id, amount)
+    def deposit(self, name: str, amount: Decimal, op_id: str) -> results.Account:
+        return results.Account.from_contract(self.routing.call(name, "deposit", op_id, amount))
 
-    def withdraw(self, name: str, amount: Decimal, op_id: str) -> dict[str, Any]:
-        return self.routing.call(name, "withdraw", op_id, amount)
+    def withdraw(self, name: str, amount: Decimal, op_id: str) -> results.Account:
+        return results.Account.from_contract(self.routing.call(name, "withdraw", op_id, amount))
 
-    def balance(self, name: str) -> dict[str, Any]:
-        return self.routing.call(name, "summary")
+    def balance(self, name: str) -> results.Account:
+        return results.Account.from_contract(self.routing.call(name, "summary"))
 
     def create_many(self, accounts: list[tuple[str, Decimal, Decimal, str]]
-                    ) -> list[dict[str, Any]]:
+                    ) -> list[results.Account]:
         """Open several accounts at once: their actors start in parallel, not one by one."""
         self.storage.choose_persistence(self.persistence)
         calls = [self.routing.submit(name, "open", op_id, balance, minimum, None,
                                      creating=True)
                  for name, balance, minimum, op_id in accounts]
-        return [call.result() for call in calls]
+        return [results.Account.from_contract(call.result()) for call in calls]
 
     def transfer(self, source: str, target: str, amount: Decimal, op_id: str
-                 ) -> dict[str, Any]:
+                 ) -> results.Transfer:
         """Move money atomically, exactly once per ``op_id`` (the transfer id).
 
         Refusals change nothing. Any error names the transfer id; on exit 4 the transfer may
@@ -104,7 +105,8 @@ class Bank:
                 if not self.storage.exists(name):
                     raise AccountNotFound(f"no account named {name!r}")
             request = new_op_id()  # tells Ray's retry of this call from a repeated command
-            return self.coordinator_call("transfer", op_id, source, target, amount, request)
+            return results.Transfer.from_contract(
+                self.coordinator_call("transfer", op_id, source, target, amount, request))
         except BankError as error:
             raise error.about(op_id, transfer_id=op_id) from None
 
@@ -136,24 +138,25 @@ class Bank:
         self.routing.stop_coordinator()
 
     # -- reading ---------------------------------------------------------------------------
-    def stored(self, name: str) -> dict[str, Any]:
+    def stored(self, name: str) -> results.Account:
         """The account as storage alone knows it (no actor involved)."""
-        return self.storage.store_for(name).load(name).summary()
+        return results.Account.from_contract(self.storage.store_for(name).load(name).summary())
 
-    def accounts(self) -> dict[str, Any]:
+    def accounts(self) -> results.Listing:
         """Every account with its actor, and the bank's total at one consistent cut."""
         try:
-            return list_accounts(self)
+            return results.Listing.from_contract(list_accounts(self))
         except RayError as error:  # a look-up Ray failed: never a raw traceback
             raise RayFailed(f"cannot read the accounts: {error}") from None
 
-    def history(self, name: str, limit: int | None = None) -> dict[str, Any]:
+    def history(self, name: str, limit: int | None = None) -> results.History:
         events = self.storage.store_for(name).events(name)
         if limit is not None:
             events = events[-limit:] if limit else []
-        return {"name": name, "events": [event_record(event) for event in events]}
+        return results.History.from_contract(
+            {"name": name, "events": [event_record(event) for event in events]})
 
-    def verify(self, name: str | None = None) -> dict[str, Any]:
+    def verify(self, name: str | None = None) -> results.Verification:
         """Replay each account's whole history from storage alone and compare that state
         (balance, minimum, holds, op ids, seq) with what recovery loads (the newest snapshot
         and what follows it) and with the live actor's, if it has one.
@@ -179,27 +182,29 @@ class Bank:
             if differing:
                 mismatches.append({"name": each, "stored": check.replayed.balance,
                                    "live": live["balance"], "what": ", ".join(differing)})
-        return {"ok": not mismatches, "checked": len(names), "mismatches": mismatches}
+        return results.Verification(ok=not mismatches, checked=len(names),
+                                    mismatches=[results.Mismatch(**m) for m in mismatches])
 
     # -- actors ----------------------------------------------------------------------------
-    def kill(self, name: str, restart: bool) -> dict[str, Any]:
+    def kill(self, name: str, restart: bool) -> results.Kill:
         """Kill the account's actor process; with ``restart`` wait for Ray to bring it back."""
+        inactive = results.ActorInfo.from_contract(INACTIVE)
         handle = self.routing.actor(name) if restart else self.routing.live(name)
         if handle is None:
-            before = {**self.stored(name), "actor": dict(INACTIVE)}
-            return {"name": name, "before": before, "after": before, "restarted": False,
-                    "recovered": True}
-        before = {**self.balance(name), "actor": self.routing.describe(handle)}
+            idle = results.KillSide(self.stored(name), inactive)
+            return results.Kill(name, before=idle, after=idle, restarted=False, recovered=True)
+        before = results.KillSide(
+            self.balance(name), results.ActorInfo.from_contract(self.routing.describe(handle)))
         if restart:
-            info = self.routing.restart(name, before["actor"]["pid"])
-            after = {**self.balance(name), "actor": info}
+            info = self.routing.restart(name, before.actor.pid)
+            after = results.KillSide(self.balance(name), results.ActorInfo.from_contract(info))
         else:
             self.routing.retire(name)
-            after = {**self.stored(name), "actor": dict(INACTIVE)}
-        recovered = (after["balance"], after["min_balance"]) == (
-            before["balance"], before["min_balance"])
-        return {"name": name, "before": before, "after": after, "restarted": restart,
-                "recovered": recovered}
+            after = results.KillSide(self.stored(name), inactive)
+        recovered = (after.account.balance, after.account.min_balance) == (
+            before.account.balance, before.account.min_balance)
+        return results.Kill(name, before=before, after=after, restarted=restart,
+                            recovered=recovered)
 
     def remove(self, name: str) -> None:
         """Kill an account's actor for good and delete its storage (demo and simulator)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from raybank.domain.errors import BankError
 from raybank.routing.call import Call
+from raybank.service import results
 
 if TYPE_CHECKING:
     from raybank.service.bank import Bank
@@ -104,13 +105,14 @@ class Group:
 
 
 class PipelineItem:
-    """One queued command; ``result()`` waits for its group like ``Call.result()``."""
+    """One queued command; ``result()`` waits for its group and answers what the Bank's
+    method would have (every pipelined command answers an account)."""
 
     def __init__(self, group: Group, index: int) -> None:
         self.group, self.index = group, index
 
-    def result(self) -> Any:
+    def result(self) -> results.Account:
         answer = self.group.answers()[self.index]
         if isinstance(answer, BaseException):
             raise answer
-        return answer
+        return results.Account.from_contract(answer)

@@ -1,10 +1,11 @@
-"""What each command answers, as typed values: the Python API's results.
+"""What each command answers, as typed values: what the Bank returns.
 
-The command line prints the contract's JSON (../shared/CONTRACT.md); Python callers get these
-frozen dataclasses instead, with money as ``Decimal`` and timestamps as ``datetime``. Each is
-built from the contract's object by ``from_contract``, so the two can never disagree: there is
-one shape of every answer, and these are its typed reading. Keys a newer raybank adds to an
-object land in ``extra`` rather than being lost.
+Python callers (raybank.api) get these frozen dataclasses as they are, with money as
+``Decimal`` and timestamps as ``datetime``; the command line prints each as the contract's
+JSON object (../shared/CONTRACT.md) through ``to_contract``. Actors answer with the contract's
+objects (plain data that crosses Ray as it is), which ``from_contract`` reads, so the two
+shapes cannot drift apart: ``X.from_contract(d).to_contract() == d``. Keys a placement adds to
+an object land in ``extra`` rather than being lost.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ class Account:
                    held=_money(data.get("held", "0.00")),
                    duplicate=bool(data.get("duplicate", False)))
 
+    def to_contract(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "balance": self.balance,
+                                "min_balance": self.min_balance}
+        if self.held:
+            data["held"] = self.held
+        if self.duplicate:
+            data["duplicate"] = True
+        return data
+
 
 @dataclass(frozen=True)
 class ActorInfo:
@@ -67,20 +77,32 @@ class ActorInfo:
                    restarts=int(data.get("restarts", 0)),
                    extra=_rest(data, {"state", "pid", "node_id", "restarts"}))
 
+    def to_contract(self) -> dict[str, Any]:
+        return {"state": self.state, "pid": self.pid, "node_id": self.node_id,
+                "restarts": self.restarts, **self.extra}
+
 
 @dataclass(frozen=True)
 class AccountRow:
-    """One row of `accounts`: the account, its actor, and the calls that actor has served."""
+    """One row of `accounts`: the account, its actor, and the calls that actor has served
+    (None for an account with no live actor)."""
 
     account: Account
     actor: ActorInfo
-    calls: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] | None = None
 
     @classmethod
     def from_contract(cls, data: Mapping[str, Any]) -> AccountRow:
+        calls = data.get("calls")
         return cls(account=Account.from_contract(data),
                    actor=ActorInfo.from_contract(data["actor"]),
-                   calls=dict(data.get("calls", {})))
+                   calls=None if calls is None else dict(calls))
+
+    def to_contract(self) -> dict[str, Any]:
+        data = {**self.account.to_contract(), "actor": self.actor.to_contract()}
+        if self.calls is not None:
+            data["calls"] = dict(self.calls)
+        return data
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,10 @@ class Listing:
     def from_contract(cls, data: Mapping[str, Any]) -> Listing:
         return cls(accounts=[AccountRow.from_contract(row) for row in data["accounts"]],
                    total=_money(data["total"]), extra=_rest(data, {"accounts", "total"}))
+
+    def to_contract(self) -> dict[str, Any]:
+        return {"accounts": [row.to_contract() for row in self.accounts],
+                "total": self.total, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -114,6 +140,14 @@ class Transfer:
                    source=Account.from_contract(data["from"]),
                    target=Account.from_contract(data["to"]),
                    duplicate=bool(data.get("duplicate", False)))
+
+    def to_contract(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"transfer_id": self.transfer_id, "amount": self.amount,
+                                "from": self.source.to_contract(),
+                                "to": self.target.to_contract()}
+        if self.duplicate:
+            data["duplicate"] = True
+        return data
 
 
 @dataclass(frozen=True)
@@ -135,6 +169,11 @@ class Event:
                    at=datetime.fromisoformat(data["at"]),
                    extra=_rest(data, {"seq", "op_id", "type", "amount", "balance", "at"}))
 
+    def to_contract(self) -> dict[str, Any]:
+        return {"seq": self.seq, "op_id": self.op_id, "type": self.type,
+                "amount": self.amount, "balance": self.balance,
+                "at": self.at.isoformat(timespec="microseconds"), **self.extra}
+
 
 @dataclass(frozen=True)
 class History:
@@ -144,6 +183,9 @@ class History:
     @classmethod
     def from_contract(cls, data: Mapping[str, Any]) -> History:
         return cls(name=data["name"], events=[Event.from_contract(e) for e in data["events"]])
+
+    def to_contract(self) -> dict[str, Any]:
+        return {"name": self.name, "events": [event.to_contract() for event in self.events]}
 
 
 @dataclass(frozen=True)
@@ -157,6 +199,9 @@ class KillSide:
     def from_contract(cls, data: Mapping[str, Any]) -> KillSide:
         return cls(account=Account.from_contract(data),
                    actor=ActorInfo.from_contract(data["actor"]))
+
+    def to_contract(self) -> dict[str, Any]:
+        return {**self.account.to_contract(), "actor": self.actor.to_contract()}
 
 
 @dataclass(frozen=True)
@@ -176,6 +221,11 @@ class Kill:
                    after=None if after is None else KillSide.from_contract(after),
                    restarted=bool(data["restarted"]), recovered=bool(data["recovered"]))
 
+    def to_contract(self) -> dict[str, Any]:
+        return {"name": self.name, "before": self.before.to_contract(),
+                "after": None if self.after is None else self.after.to_contract(),
+                "restarted": self.restarted, "recovered": self.recovered}
+
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -191,6 +241,9 @@ class Mismatch:
         return cls(name=data["name"], stored=_money(data["stored"]),
                    live=_money(data["live"]), what=data.get("what", ""))
 
+    def to_contract(self) -> dict[str, Any]:
+        return {"name": self.name, "stored": self.stored, "live": self.live, "what": self.what}
+
 
 @dataclass(frozen=True)
 class Verification:
@@ -202,3 +255,7 @@ class Verification:
     def from_contract(cls, data: Mapping[str, Any]) -> Verification:
         return cls(ok=bool(data["ok"]), checked=int(data["checked"]),
                    mismatches=[Mismatch.from_contract(m) for m in data["mismatches"]])
+
+    def to_contract(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked,
+                "mismatches": [mismatch.to_contract() for mismatch in self.mismatches]}

@@ -63,3 +63,41 @@ def test_typed_results_read_the_contracts_objects() -> None:
         "total": "1.00", "count": 1})
     assert listing.accounts[0].actor.extra == {"host": "raybank:host-0"}
     assert listing.extra == {"count": 1} and listing.total == Decimal("1.00")
+
+
+@pytest.mark.parametrize("kind, data", [
+    (results.Account, {"name": "a", "balance": Decimal("1.00"), "min_balance": Decimal("0.00")}),
+    (results.Account, {"name": "a", "balance": Decimal("1.00"), "min_balance": Decimal("0.00"),
+                       "held": Decimal("0.50")}),
+    (results.Account, {"name": "a", "balance": Decimal("1.00"), "min_balance": Decimal("0.00"),
+                       "duplicate": True}),
+    (results.Transfer, {"transfer_id": "t", "amount": Decimal("2.00"),
+                        "from": {"name": "a", "balance": Decimal("1.00"),
+                                 "min_balance": Decimal("0.00")},
+                        "to": {"name": "b", "balance": Decimal("2.00"),
+                               "min_balance": Decimal("0.00")}, "duplicate": True}),
+    (results.Listing, {"accounts": [
+        {"name": "a", "balance": Decimal("1.00"), "min_balance": Decimal("0.00"),
+         "actor": {"state": "ALIVE", "pid": 7, "node_id": "n", "restarts": 1},
+         "calls": {"summary": 2}},
+        {"name": "b", "balance": Decimal("1.00"), "min_balance": Decimal("0.00"),
+         "actor": {"state": "INACTIVE", "pid": None, "node_id": None, "restarts": 0}}],
+        "total": Decimal("2.00")}),
+    (results.History, {"name": "a", "events": [
+        {"seq": 1, "op_id": "x", "type": "created", "amount": None,
+         "balance": Decimal("1.00"), "at": "2026-11-22T10:00:00.000000+00:00",
+         "min_balance": "0.00"}]}),
+    (results.Kill, {"name": "a", "before": {"name": "a", "balance": Decimal("1.00"),
+                                            "min_balance": Decimal("0.00"),
+                                            "actor": {"state": "ALIVE", "pid": 1,
+                                                      "node_id": "n", "restarts": 0}},
+                    "after": None, "restarted": False, "recovered": True}),
+    (results.Verification, {"ok": False, "checked": 2, "mismatches": [
+        {"name": "a", "stored": Decimal("1.00"), "live": Decimal("2.00"), "what": "balance"}]}),
+])
+def test_each_result_reads_and_writes_the_contracts_object_unchanged(
+        kind: type, data: dict) -> None:
+    """The CLI prints ``to_contract()``: it must be the object the typed result was read
+    from, key order included (scripts diff JSON output)."""
+    written = kind.from_contract(data).to_contract()
+    assert written == data and list(written) == list(data)
