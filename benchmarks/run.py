@@ -236,8 +236,8 @@ def idle_actor_cost(home: Path, namespace: str, seconds: float = 10.0) -> dict[s
     from raybank.service.bank import Bank
     from raybank.scenarios.simulation import resident_mb
 
-    pids = [row["actor"]["pid"] for row in Bank(home, namespace).accounts()["accounts"]
-            if row["actor"]["pid"]]
+    pids = [row.actor.pid for row in Bank(home, namespace).accounts().accounts
+            if row.actor.pid]
 
     def cpu_ticks(pid: int) -> int:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

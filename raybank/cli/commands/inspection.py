@@ -21,6 +21,6 @@ def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] 
     def action(inv: Invocation) -> None:
         account = None if name is None else validate_name(name)
         result = inv.bank().verify(account)
-        inv.finish("verify", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
+        inv.finish("verify", result, ExitStatus.OK if result.ok else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
