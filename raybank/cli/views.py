@@ -103,7 +103,7 @@ def history_view(result: dict[str, Any]) -> list[Any]:
                    title=f"history of {result['name']}")
     for event in result["events"]:
         table.add_row(str(event["seq"]), event["at"][:19].replace("T", " "), event["type"],
-                      event["amount"] or "", event["balance"], event["op_id"])
+                      _money(event["amount"]), _money(event["balance"]), event["op_id"])
     return [table]
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 from raybank.domain.errors import CallTimeout, InsufficientFunds
 from raybank.cli.render import Renderer
+from raybank.service import results
 
 ACTOR = {"state": "ALIVE", "pid": 4242, "node_id": "c6bd7da6ffff", "restarts": 1}
 
@@ -92,13 +93,28 @@ def test_json_output_does_not_import_rich():
     assert done.stdout.strip() == "[]"
 
 
+def test_typed_results_are_drawn_and_printed_as_the_contracts_objects():
+    history = results.History.from_contract({"name": "a", "events": [
+        {"seq": 1, "op_id": "o", "type": "created", "amount": None, "balance": "5.00",
+         "at": "2026-11-22T00:00:00.000000+00:00"},
+        {"seq": 2, "op_id": "p", "type": "deposit", "amount": "2.50", "balance": "7.50",
+         "at": "2026-11-22T00:00:01.000000+00:00"}]})
+    text, _ = render("history", history)
+    row = next(line for line in text.splitlines() if " p" in line and "deposit" in line)
+    assert "2.50" in row and "7.50" in row
+    printed, _ = render("history", history, json_mode=True)
+    assert json.loads(printed)["events"][1] == {
+        "seq": 2, "op_id": "p", "type": "deposit", "amount": "2.50", "balance": "7.50",
+        "at": "2026-11-22T00:00:01.000000+00:00"}
+
+
 def test_user_text_is_never_read_as_markup():
     # An address is the user's own text (--address); rich would take "[/x]" for a tag.
     text, _ = render("status", {"running": True, "address": "[/x]:[bold]1", "namespace": "n",
                                 "accounts": 0})
     assert "[/x]:[bold]1" in text
     event = {"seq": 1, "at": "2026-11-22T00:00:00+00:00", "type": "deposit",
-             "amount": "1.00", "balance": "1.00", "op_id": "[red]op"}
+             "amount": D("1.00"), "balance": D("1.00"), "op_id": "[red]op"}
     text, _ = render("history", {"name": "[b]a", "events": [event]})
     assert "[red]op" in text and "[b]a" in text
     text, _ = render("transfer", {"transfer_id": "[/t]", "amount": D("1"),
