@@ -21,11 +21,18 @@ pytestmark = pytest.mark.ray
 
 
 def run_python(bank: Raybank, code: str) -> Any:
-    """Run ``code`` with raybank's environment; it must print one JSON object last."""
+    """Run ``code`` with raybank's environment; it must print one JSON object last.
+
+    Ray may print its own warnings to a driver's stdout (a "(raylet)" line about worker
+    processes on a busy cluster): a Python process is a plain driver, and raybank does not
+    take its stdout away. The script's object is its last line that starts with "{".
+    """
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=bank.env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, done.stdout[-3000:]
+    return json.loads(lines[-1])
 
 
 def test_changes_made_in_python_are_the_clis_and_results_are_typed(driver_bank: Raybank
