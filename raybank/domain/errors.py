@@ -260,6 +260,12 @@ class StorageUnsafePath(StorageError):
     code = "storage-unsafe-path"
 
 
+class StaleShard(StorageError):
+    """A host wrote to a shard that another host has taken over (its epoch moved on)."""
+
+    code = "stale-shard"
+
+
 class StorageConflict(StorageError):
     """An event that does not follow the stored history (persistence pool)."""
 

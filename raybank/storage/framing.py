@@ -109,6 +109,12 @@ def read_records(data: bytes, path: Path, start: int = 0
             break  # the line runs into the end or the zeros: at most a torn tail, see below
         records.append(unframe(data[position:newline], path, position))
         position = newline + 1
+    return records, position, torn_tail(data, position, path)
+
+
+def torn_tail(data: bytes, position: int, path: Path) -> bool:
+    """Whether the bytes after the last whole record at ``position`` are a torn write (to
+    drop) rather than nothing; StorageCorrupt if they are damage to acknowledged records."""
     rest = data[position:]
     if b"\n" in rest.rstrip(b"\0"):
         # A complete line after the stopping point means records were lost in the middle.
@@ -118,4 +124,4 @@ def read_records(data: bytes, path: Path, start: int = 0
         # A torn write stops short of the newline; a whole record without it is damage.
         raise StorageCorrupt(f"{path} is corrupt at byte {position}: the last record lost its "
                              "newline")
-    return records, position, bool(rest.strip(b"\0"))
+    return bool(rest.strip(b"\0"))

@@ -62,13 +62,16 @@ class JournalWriter:
     all further use, and the file must be read afresh by a restarted process.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+        """``exclusive``: hold the file's writer lock; a shard journal is fenced by its
+        epoch instead (shard_journal.py), which a lock held by a stale writer would block."""
         self.path = path
         try:
             self.fd = os.open(path, os.O_RDWR)
         except OSError as error:
             raise StorageUnwritable(f"cannot open {path}: {error.strerror}") from error
-        lock_exclusively(self.fd, path)
+        if exclusive:
+            lock_exclusively(self.fd, path)
         self.size = os.fstat(self.fd).st_size
         self.end: int | None = None  # where records stop; known once the journal was read
         self._acked = 0  # everything before this offset is durable and may be acknowledged

@@ -1,0 +1,150 @@
+"""The shard journal: many accounts in one file, one fenced writer, one sync for many."""
+
+from __future__ import annotations
+
+import os
+import threading
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from raybank.actors.live_account import LiveAccount
+from raybank.domain.errors import AccountExists, AccountNotFound, StaleShard, StorageCorrupt
+from raybank.storage.shard_journal import JOURNAL, ShardStore
+
+
+def live(store: ShardStore, name: str, home: Path) -> LiveAccount:
+    """The same exactly-once core a host uses, writing through the shard."""
+    return LiveAccount(name, lambda kind: store, home)
+
+
+def test_many_accounts_round_trip_and_disk_grows_with_events_not_accounts(tmp_path: Path
+                                                                          ) -> None:
+    store = ShardStore(tmp_path / "000", writer=True, snapshot_every=5)
+    for n in range(200):
+        account = live(store, f"a{n}", tmp_path)
+        account.open(f"open-{n}", D("10.00"), D("0.00"))
+        for k in range(n % 7):
+            account.deposit(f"dep-{n}-{k}", D("1.00"))
+    store.close_all()
+    used = (tmp_path / "000" / JOURNAL).read_bytes().index(b"\0")
+    events = sum(1 + n % 7 for n in range(200))
+    assert used < events * 400  # a few hundred bytes an event; no page or folder an account
+    reread = ShardStore(tmp_path / "000", writer=True, snapshot_every=5)
+    assert reread.names() == sorted(f"a{n}" for n in range(200))
+    for n in (0, 6, 13, 199):
+        account = reread.load(f"a{n}")
+        assert account.balance == D("10.00") + n % 7
+        assert account.seq == 1 + n % 7
+        assert f"dep-{n}-{n % 7 - 1}" in account.applied or n % 7 == 0
+    assert [e.type for e in reread.events("a6")] == ["created"] + ["deposit"] * 6
+
+
+def test_a_repeated_op_id_after_a_reload_is_answered_not_applied(tmp_path: Path) -> None:
+    store = ShardStore(tmp_path / "s", writer=True, snapshot_every=2)
+    alice = live(store, "alice", tmp_path)
+    alice.open("o", D("1.00"), D("0.00"))
+    for k in range(5):
+        alice.deposit(f"d{k}", D("1.00"))
+    store.close_all()
+    again = live(ShardStore(tmp_path / "s", writer=True, snapshot_every=2), "alice", tmp_path)
+    assert again.deposit("d1", D("1.00"))["duplicate"] is True
+    assert again.summary()["balance"] == D("6.00")
+
+
+def test_a_second_create_is_refused_and_an_unknown_account_is_not_found(tmp_path: Path
+                                                                        ) -> None:
+    store = ShardStore(tmp_path / "s", writer=True)
+    live(store, "bob", tmp_path).open("o1", D("0.00"), D("0.00"))
+    with pytest.raises(AccountExists):
+        live(ShardStore(tmp_path / "s", writer=True), "bob", tmp_path).open(
+            "o2", D("0.00"), D("0.00"))
+    with pytest.raises(AccountNotFound):
+        store.load("nobody")
+
+
+def test_a_stale_writer_cannot_write_once_its_shard_was_taken_over(tmp_path: Path) -> None:
+    old = ShardStore(tmp_path / "s", writer=True)
+    live(old, "carol", tmp_path).open("o", D("5.00"), D("0.00"))
+    new = ShardStore(tmp_path / "s", writer=True)  # e.g. the host restarted elsewhere
+    assert new.epoch == old.epoch + 1
+    stale = live(old, "carol", tmp_path)
+    with pytest.raises(StaleShard) as refused:
+        stale.deposit("d-stale", D("1.00"))
+    assert refused.value.not_applied and refused.value.exit_code == 4
+    current = live(new, "carol", tmp_path)
+    assert current.deposit("d-new", D("2.00"))["balance"] == D("7.00")
+    old.close_all()  # the stale writer never erases or writes anything on its way out
+    assert ShardStore(tmp_path / "s").load("carol").balance == D("7.00")
+
+
+def test_a_torn_tail_is_dropped_and_damage_inside_is_an_error(tmp_path: Path) -> None:
+    store = ShardStore(tmp_path / "s", writer=True)
+    live(store, "dan", tmp_path).open("o", D("5.00"), D("0.00"))
+    live(store, "dan", tmp_path).deposit("d", D("1.00"))
+    store.close_all()
+    path = tmp_path / "s" / JOURNAL
+    data = bytearray(path.read_bytes())
+    end = data.index(b"\0")
+    data[end:end + 20] = b'0000beef {"account":'  # a write cut off by a crash
+    path.write_bytes(bytes(data))
+    repaired = ShardStore(tmp_path / "s", writer=True)
+    assert repaired.load("dan").balance == D("6.00")
+    live(repaired, "dan", tmp_path).deposit("d2", D("1.00"))
+    repaired.close_all()
+    intact = path.read_bytes()
+    data = bytearray(intact)
+    data[12] ^= 0x01  # a flipped byte in the first record
+    path.write_bytes(bytes(data))
+    with pytest.raises(StorageCorrupt):
+        ShardStore(tmp_path / "s")
+    data = bytearray(intact)
+    data[data.index(b"\n") + 1] = 0  # zeros over a record in the middle: never a "tail"
+    path.write_bytes(bytes(data))
+    with pytest.raises(StorageCorrupt):
+        ShardStore(tmp_path / "s", writer=True)
+    assert path.read_bytes() == bytes(data)  # nothing acknowledged was wiped
+
+
+def test_concurrent_accounts_share_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    store = ShardStore(tmp_path / "s", writer=True)
+    names = [f"t{n}" for n in range(8)]
+    accounts = {name: live(store, name, tmp_path) for name in names}
+    for name, account in accounts.items():
+        account.open(f"o-{name}", D("0.00"), D("0.00"))
+    syncs = 0
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        nonlocal syncs
+        syncs += 1
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+
+    def deposits(name: str) -> None:
+        for k in range(25):
+            accounts[name].deposit(f"{name}-{k}", D("1.00"))
+
+    threads = [threading.Thread(target=deposits, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert syncs < 8 * 25  # changes of different accounts shared syncs
+    store.close_all()
+    reread = ShardStore(tmp_path / "s")
+    assert {name: reread.load(name).balance for name in names} == dict.fromkeys(
+        names, D("25.00"))
+
+
+def test_a_reader_never_writes(tmp_path: Path) -> None:
+    writer = ShardStore(tmp_path / "s", writer=True)
+    live(writer, "eve", tmp_path).open("o", D("1.00"), D("0.00"))
+    reader = ShardStore(tmp_path / "s")
+    assert reader.exists("eve") and reader.epoch == 0
+    with pytest.raises(Exception, match="reading only"):
+        live(reader, "eve", tmp_path).deposit("d", D("1.00"))
+    assert live(writer, "eve", tmp_path).deposit("d", D("1.00"))["balance"] == D("2.00")
