@@ -5,6 +5,8 @@
         persistence                               "pool" if writes go through the pool
         transfers/transfers.log                   the transfer coordinator's records
         accounts/<hex of account name>/...        one folder per account (base.py)
+        placement                                 "hosted": shards and hosts (placement.py)
+        shards/<NNN>/journal.log, epoch, ...      a hosted shard's accounts (shard_journal.py)
 
 Names are hex-encoded, so no name can escape the folder or collide on a case-insensitive
 filesystem. The cluster's own files (cluster.json, cluster.token, logs/) are described by
@@ -48,3 +50,7 @@ def transfers_dir(home: Path, namespace: str) -> Path:
 
 def signing_key(home: Path) -> Path:
     return home / "secret.key"
+
+
+def shard_dir(home: Path, namespace: str, shard: int) -> Path:
+    return namespace_dir(home, namespace) / "shards" / f"{shard:03d}"

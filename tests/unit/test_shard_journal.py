@@ -12,6 +12,7 @@ import pytest
 from raybank.actors.live_account import LiveAccount
 from raybank.domain.errors import AccountExists, AccountNotFound, StaleShard, StorageCorrupt
 from raybank.storage.shard_journal import JOURNAL, ShardStore
+from raybank.storage.sharded import ShardedStorage, shard_of
 
 
 def live(store: ShardStore, name: str, home: Path) -> LiveAccount:
@@ -148,3 +149,18 @@ def test_a_reader_never_writes(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="reading only"):
         live(reader, "eve", tmp_path).deposit("d", D("1.00"))
     assert live(writer, "eve", tmp_path).deposit("d", D("1.00"))["balance"] == D("2.00")
+
+
+def test_the_sharded_read_side_finds_every_account_one_shard_at_a_time(tmp_path: Path
+                                                                       ) -> None:
+    sharded = ShardedStorage(tmp_path, "ns", shards=4)
+    writers = {shard: ShardStore(sharded.folder(shard), writer=True) for shard in range(4)}
+    names = [f"acct-{n}" for n in range(40)]
+    for name in names:
+        store = writers[shard_of(name, 4)]
+        live(store, name, tmp_path).open(f"o-{name}", D("1.00"), D("0.00"))
+    assert len({shard_of(name, 4) for name in names}) == 4  # spread over every shard
+    assert sharded.names() == sorted(names) and sharded.count() == 40
+    assert sharded.exists("acct-7") and not sharded.exists("acct-99")
+    assert sharded.store_for("acct-7").load("acct-7").balance == D("1.00")
+    assert shard_of("alice", 64) == 9  # blake2b of the name: the same in every process
