@@ -29,7 +29,7 @@ __all__ = [
     "UnreadableInput",
     # exit 4
     "StorageCorrupt", "StorageMissing", "StorageUnreadable", "StorageUnwritable",
-    "StorageLocked", "StorageUnsafePath", "StorageConflict",
+    "StorageLocked", "StorageUnsafePath", "StorageConflict", "StaleShard",
     "ClusterUnreachable", "ClusterStartFailed", "CallTimeout", "GatewayMismatch",
     "ActorFailed", "ActorUnavailable", "RestartTimeout", "ReleaseTimeout", "NoCoordinator",
     "RayFailed", "BadGroup", "CutTimeout", "TransfersBusy", "TransferStuck",
