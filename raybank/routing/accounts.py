@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import RayError
 
 from raybank.domain.errors import AccountNotFound, NoCoordinator, RestartTimeout
+from raybank.routing import passivation
 from raybank.routing.call import Call
 from raybank.routing.directory import ActorDirectory
 from raybank.routing.introspection import describe, live_names
 from raybank.routing.options import restartable
 
 RESTART_WAIT_S = 60.0
+PASSIVATION_WAIT_S = 10.0
 
 
 class AccountRouting:
@@ -40,13 +43,15 @@ class AccountRouting:
         self._account_class = account_class
         self._exists = exists
         self._coordinator = coordinator
+        self.max_live, self.idle_s = passivation.limits()
 
     def _starter(self, name: str, creating: bool) -> Callable[[], ray.actor.ActorHandle]:
         def start() -> ray.actor.ActorHandle:
             if not creating and not self._exists(name):
                 raise AccountNotFound(f"no account named {name!r}")
+            self.make_room()
             return self._account_class.options(**restartable(name, self.namespace)).remote(
-                str(self.home), self.namespace, name)
+                str(self.home), self.namespace, name, self.idle_s)
 
         return start
 
@@ -68,6 +73,30 @@ class AccountRouting:
 
     def live_names(self) -> set[str]:
         return live_names(self.namespace)
+
+    def make_room(self) -> None:
+        """Passivate the idlest account actors so that one more fits under the limit."""
+        names = [name for name in live_names(self.namespace) if ":" not in name]
+        if len(names) < self.max_live:
+            return
+        asked = {}
+        for name in names:
+            handle = self.directory.handle(name)
+            if handle is not None:
+                asked[name] = (handle, handle.idle_seconds.remote())
+        idle = {}
+        for name, (_, ref) in asked.items():
+            try:
+                idle[name] = ray.get(ref, timeout=PASSIVATION_WAIT_S)
+            except RayError:
+                continue  # busy, restarting or gone: it stays (or is already away)
+        stops = [(name, asked[name][0].passivate_if_idle.remote(idle[name]))
+                 for name in passivation.to_passivate(idle, len(names), self.max_live)]
+        for name, ref in stops:
+            try:
+                ray.get(ref, timeout=PASSIVATION_WAIT_S)  # False: used meanwhile, it stays
+            except RayError:
+                self.directory.forget(name)  # it stopped: its name is free again
 
     def describe(self, handle: ray.actor.ActorHandle) -> dict[str, Any]:
         return describe(handle)

@@ -42,6 +42,10 @@ class ActorDirectory:
             self._handles[name] = handle
         return handle
 
+    def forget(self, name: str) -> None:
+        """Drop a cached handle whose actor is gone."""
+        self._handles.pop(name, None)
+
     def started(self, name: str, start: Start) -> ray.actor.ActorHandle:
         """The cached or registered actor, else the one ``start()`` starts (race-safe)."""
         handle = self.handle(name) or start()

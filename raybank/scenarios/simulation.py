@@ -25,6 +25,7 @@ import ray
 
 from raybank.routing.introspection import describe
 from raybank.service.bank import Bank
+from raybank.service.namespace import passivation_counts
 from raybank.actors.coordinator import COORDINATOR_NAME
 from raybank.domain.errors import BankError, RuleViolation, StorageError
 from raybank.storage import Storage
@@ -165,6 +166,7 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         "restarts": report["restarts"], "refused": statuses["refused"], "retried": retried,
         "unresolved": statuses["error"], "memory_mb_per_actor": report["memory_mb"],
         "calls": report["calls"], "seed": seed, "concurrency": concurrency, "chaos": chaos,
+        **passivation_counts(bank.home, bank.namespace),
         "invariants": invariants,
         "ok": all(invariants.values()) and statuses["error"] == 0,
     }

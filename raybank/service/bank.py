@@ -30,7 +30,7 @@ from raybank.routing.accounts import AccountRouting
 from raybank.routing.introspection import INACTIVE
 from raybank.routing.options import restartable
 from raybank.service import results
-from raybank.service.listing import list_accounts
+from raybank.service.listing import list_accounts, with_passivation
 from raybank.service.pipeline import Pipeline
 from raybank.storage import Storage, audit
 from raybank.storage.codecs import event_record
@@ -145,7 +145,7 @@ class Bank:
     def accounts(self) -> results.Listing:
         """Every account with its actor, and the bank's total at one consistent cut."""
         try:
-            return results.Listing.from_contract(list_accounts(self))
+            return results.Listing.from_contract(with_passivation(list_accounts(self), self))
         except RayError as error:  # a look-up Ray failed: never a raw traceback
             raise RayFailed(f"cannot read the accounts: {error}") from None
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from raybank.domain.errors import BankError, CutTimeout
 from raybank.domain.transfer import InFlight, applied_legs, consistent_total
 from raybank.routing.introspection import INACTIVE
+from raybank.service.namespace import passivation_counts
 from raybank.storage.transfer_log import TransferLog
 
 if TYPE_CHECKING:
@@ -81,3 +82,8 @@ def with_total(rows: list[dict[str, Any]], in_flight: list[InFlight], legs: Legs
     """The `accounts` result: the rows, and their total with each transfer counted once."""
     balances = {row["name"]: row["balance"] for row in rows}
     return {"accounts": rows, "total": consistent_total(balances, in_flight, legs)}
+
+
+def with_passivation(listing: dict[str, Any], bank: Bank) -> dict[str, Any]:
+    """The listing with the namespace's activations and evictions (routing/passivation.py)."""
+    return {**listing, **passivation_counts(bank.home, bank.namespace)}

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raybank.storage import STORAGE_KINDS, Storage
+from raybank.storage import STORAGE_KINDS, Storage, counters, layout
 
-__all__ = ["STORAGE_KINDS", "count_accounts"]
+__all__ = ["STORAGE_KINDS", "count_accounts", "passivation_counts"]
 
 
 def count_accounts(home: Path, namespace: str) -> int:
     """How many accounts the namespace holds on disk, in any storage format."""
     return len(Storage(home, namespace).names())
+
+
+def passivation_counts(home: Path, namespace: str) -> dict[str, int]:
+    """How many account actors were revived from storage, and stopped when idle or to make
+    room (routing/passivation.py), since the namespace began."""
+    return {"activations": counters.count(layout.activations_log(home, namespace)),
+            "evictions": counters.count(layout.evictions_log(home, namespace))}

@@ -54,3 +54,13 @@ def signing_key(home: Path) -> Path:
 
 def shard_dir(home: Path, namespace: str, shard: int) -> Path:
     return namespace_dir(home, namespace) / "shards" / f"{shard:03d}"
+
+
+def activations_log(home: Path, namespace: str) -> Path:
+    """One byte per account actor revived from storage (actor placement's passivation)."""
+    return namespace_dir(home, namespace) / "activations"
+
+
+def evictions_log(home: Path, namespace: str) -> Path:
+    """One byte per account actor stopped because it was idle or the limit needed room."""
+    return namespace_dir(home, namespace) / "evictions"
