@@ -9,10 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from raybank.storage import STORAGE_KINDS, Storage
+from raybank.storage.placement import effective_placement
 
-__all__ = ["STORAGE_KINDS", "count_accounts"]
+__all__ = ["STORAGE_KINDS", "count_accounts", "placement_of"]
 
 
 def count_accounts(home: Path, namespace: str) -> int:
     """How many accounts the namespace holds on disk, in any storage format."""
     return len(Storage(home, namespace).names())
+
+
+def placement_of(home: Path, namespace: str, requested: str | None) -> str:
+    """The namespace's placement: the recorded one, else what its next first account would
+    get (``requested``, or ``actor``)."""
+    storage = Storage(home, namespace)
+    return effective_placement(home, namespace, requested,
+                               lambda: bool(storage.names())).kind

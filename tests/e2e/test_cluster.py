@@ -113,6 +113,7 @@ def test_address_attaches_to_an_existing_cluster(tmp_path, foreign_cluster):
                    extra_env={"RAY_ADDRESS": foreign_cluster})
     assert bank.json("create", "zed", "--balance", "1.00")["balance"] == "1.00"
     assert bank.json("status") == {"running": True, "address": foreign_cluster,
-                                   "namespace": "attached", "accounts": 1}
+                                   "namespace": "attached", "accounts": 1,
+                                   "placement": "actor"}
     assert bank.json("balance", "zed")["balance"] == "1.00"
     assert not (tmp_path / "home" / "cluster.json").exists()  # no embedded cluster started

@@ -45,7 +45,7 @@ def status(ctx: typer.Context, json_: JsonOption = False) -> None:
     """
     def action(inv: Invocation) -> None:
         from raybank.cluster.embedded import Home, answers, running_record
-        from raybank.service.namespace import count_accounts
+        from raybank.service.namespace import count_accounts, placement_of
 
         settings = inv.settings
         home = Home(settings.home).ensure()
@@ -56,6 +56,8 @@ def status(ctx: typer.Context, json_: JsonOption = False) -> None:
             address = record.address if record else None
         accounts = count_accounts(home.path, settings.namespace)
         inv.finish("status", {"running": address is not None, "address": address,
-                              "namespace": settings.namespace, "accounts": accounts})
+                              "namespace": settings.namespace, "accounts": accounts,
+                              "placement": placement_of(home.path, settings.namespace,
+                                                        settings.placement)})
 
     run(ctx, json_, action)
