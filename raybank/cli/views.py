@@ -77,7 +77,8 @@ def _hosts(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _host_cell(actor: dict[str, Any], hosts: list[str]) -> list[str]:
-    return [actor.get("host") or "-"] if hosts else []
+    # "host-2" for raybank:host-2: the table has nine columns to fit in 80.
+    return [(actor.get("host") or "-").removeprefix("raybank:")] if hosts else []
 
 
 def accounts_view(result: dict[str, Any]) -> list[Any]:
