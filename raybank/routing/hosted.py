@@ -96,6 +96,7 @@ class HostedRouting(CoordinatorAccess):
         self._host_class = host_class
         self._host_args = host_args
         self._coordinator = coordinator
+        self._host_ids: dict[str, str] = {}  # actor id -> host name, for describe
 
     def host_of(self, name: str) -> str:
         """The name of the host actor that serves this account."""
@@ -147,10 +148,12 @@ class HostedRouting(CoordinatorAccess):
     def describe(self, handle: ray.actor.ActorHandle) -> dict[str, Any]:
         """The host's actor info, with the host's name."""
         wanted = actor_id(handle)
-        host = next((host for host in map(host_name, range(self.placement.hosts))
-                     if (found := self.directory.handle(host)) is not None
-                     and actor_id(found) == wanted), None)
-        return {**describe(handle), "host": host}
+        if wanted not in self._host_ids:  # one look-up per host, not per account
+            for host in map(host_name, range(self.placement.hosts)):
+                found = self.directory.handle(host)
+                if found is not None:
+                    self._host_ids[actor_id(found)] = host
+        return {**describe(handle), "host": self._host_ids.get(wanted)}
 
     def retire(self, name: str) -> None:
         """Passivate the account in its host (it becomes INACTIVE); the host runs on."""
