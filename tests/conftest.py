@@ -36,20 +36,27 @@ def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rayban
         stop_cluster(bank)
 
 
+@pytest.fixture
+def placement() -> str:
+    """The placement of each test's namespace: ``actor`` unless a test asks for both with
+    ``@pytest.mark.parametrize("placement", PLACEMENTS)`` (which overrides this fixture)."""
+    return "actor"
+
+
 @pytest.fixture(params=["driver", "gateway"])
-def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, tmp_path: Path
-            ) -> Raybank:
+def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, tmp_path: Path,
+            placement: str) -> Raybank:
     """Every test using this fixture runs the same checks through both paths."""
-    return attached_bank(session_cluster, tmp_path, request.param)
+    return attached_bank(session_cluster, tmp_path, request.param, placement)
 
 
 @pytest.fixture
-def gateway_bank(session_cluster: Raybank, tmp_path: Path) -> Raybank:
+def gateway_bank(session_cluster: Raybank, tmp_path: Path, placement: str) -> Raybank:
     """A home whose gateway is running: for checks of the gateway itself."""
-    return attached_bank(session_cluster, tmp_path, "gateway")
+    return attached_bank(session_cluster, tmp_path, "gateway", placement)
 
 
 @pytest.fixture
-def driver_bank(session_cluster: Raybank, tmp_path: Path) -> Raybank:
+def driver_bank(session_cluster: Raybank, tmp_path: Path, placement: str) -> Raybank:
     """A home reached only as a Ray driver (no gateway started)."""
-    return attached_bank(session_cluster, tmp_path, "driver")
+    return attached_bank(session_cluster, tmp_path, "driver", placement)

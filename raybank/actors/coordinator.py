@@ -23,8 +23,8 @@ from typing import Any
 
 import ray
 
-from raybank.actors.account_actor import RemoteAccountActor
 from raybank.actors.coordination import LegGate, Redrive
+from raybank.actors.routes import routing_for
 from raybank.domain.errors import (
     AccountNotFound,
     InjectedFault,
@@ -34,7 +34,9 @@ from raybank.domain.errors import (
 )
 from raybank.testing import faults
 from raybank.routing.accounts import AccountRouting
+from raybank.routing.hosted import HostedRouting
 from raybank.storage import Storage
+from raybank.storage.placement import Placement, read_placement
 from raybank.storage.transfer_log import TransferLog
 from raybank.domain.transfer import (
     ABORTING, BEGUN, CREDITED, HELD, InFlight, TransferRecord, begin, unfinished,
@@ -55,11 +57,13 @@ class TransferCoordinator:
     """Owns the transfer records of one namespace and drives each transfer to its end."""
 
     def __init__(self, home: str, namespace: str,
-                 accounts: AccountRouting | None = None) -> None:
-        """``accounts`` reaches the account actors; Ray passes none (the Ray routing)."""
+                 accounts: AccountRouting | HostedRouting | None = None) -> None:
+        """``accounts`` reaches the accounts; Ray passes none (the Ray routing of the
+        namespace's placement: accounts exist, so it is recorded by now)."""
         self._home = Path(home)
-        self._accounts = accounts or AccountRouting(
-            self._home, namespace, RemoteAccountActor, Storage(self._home, namespace).exists)
+        self._accounts = accounts or routing_for(
+            self._home, namespace, read_placement(self._home, namespace) or Placement(),
+            Storage(self._home, namespace))
         self._log = TransferLog(self._home, namespace)
         self._log_broken = False  # an append failed: reopen the log before the next step
         self._log_guard = threading.Lock()

@@ -5,7 +5,7 @@ id from the record, lets the domain decide a change, makes the event durable, an
 acknowledges it; a failed write drops everything not yet durable, so the next use reloads
 from disk. Several changes can share one sync (a group commit). ``AccountActor`` hosts one
 LiveAccount per Ray actor; a host of many accounts keeps one per account it has active and
-calls the same methods (docs/design.md, "Hosting many accounts").
+calls the same methods (docs/design.md, "Hosted placement").
 """
 
 from __future__ import annotations

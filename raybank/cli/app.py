@@ -31,6 +31,7 @@ class Settings:
     address: str | None
     namespace: str
     persistence: str | None
+    placement: str | None = None
 
 
 @app.callback()
@@ -49,10 +50,15 @@ def main_options(
         "--persistence", envvar="RAYBANK_PERSISTENCE",
         help="How account actors reach storage in a new namespace: direct (default) or "
              "pool (through a few persistence actors).")] = None,
+    placement: Annotated[Optional[str], typer.Option(
+        "--placement", envvar="RAYBANK_PLACEMENT",
+        help="Where a new namespace's accounts live, fixed at its first account: actor "
+             "(default: one actor each) or hosted (many accounts per host actor).")] = None,
 ) -> None:
     try:
         home = home.expanduser()
     except RuntimeError as error:  # ~user of no such user
         raise InvalidHome(f"invalid home {str(home)!r}: {error}") from None
     ctx.obj = Settings(home=home.absolute(), address=address or None,
-                       namespace=namespace, persistence=persistence)
+                       namespace=namespace, persistence=persistence,
+                       placement=placement or None)

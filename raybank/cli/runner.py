@@ -139,7 +139,8 @@ class Invocation:
         if self.settings.address is None:
             for hook in AFTER_ATTACH:
                 hook(home.path)
-        return Bank(home.path, namespace or self.settings.namespace, self.settings.persistence)
+        return Bank(home.path, namespace or self.settings.namespace, self.settings.persistence,
+                    self.settings.placement)
 
     def finish(self, view: str, payload: Any, exit_code: int = ExitStatus.OK) -> NoReturn:
         if self.channel is not None:

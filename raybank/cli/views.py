@@ -71,13 +71,25 @@ def _actor_cells(actor: dict[str, Any]) -> tuple[Text, str, str, str]:
             _short(actor["node_id"]), str(actor["restarts"]))
 
 
+def _hosts(rows: list[dict[str, Any]]) -> list[str]:
+    """The "Host" column in hosted placement (each actor info names its host), else none."""
+    return ["Host"] if any(row["actor"].get("host") for row in rows) else []
+
+
+def _host_cell(actor: dict[str, Any], hosts: list[str]) -> list[str]:
+    # "host-2" for raybank:host-2: the table has nine columns to fit in 80.
+    return [(actor.get("host") or "-").removeprefix("raybank:")] if hosts else []
+
+
 def accounts_view(result: dict[str, Any]) -> list[Any]:
+    hosts = _hosts(result["accounts"])
     table = _table("Account", "Balance", "Minimum", "State", "PID", "Node", "Restarts",
-                   "Calls", title=f"{len(result['accounts'])} accounts")
+                   *hosts, "Calls", title=f"{len(result['accounts'])} accounts")
     for row in result["accounts"]:
         calls = "\n".join(f"{k} {v}" for k, v in sorted(row.get("calls", {}).items()))
         table.add_row(row["name"], _money(row["balance"]), _money(row["min_balance"]),
-                      *_actor_cells(row["actor"]), calls or "-")
+                      *_actor_cells(row["actor"]), *_host_cell(row["actor"], hosts),
+                      calls or "-")
     if "total" in result:
         # Styled, under a rule: an account may itself be named "Total".
         table.add_section()
@@ -86,13 +98,15 @@ def accounts_view(result: dict[str, Any]) -> list[Any]:
 
 
 def kill_view(result: dict[str, Any]) -> list[Any]:
-    table = _table("", "Balance", "Minimum", "State", "PID", "Node", "Restarts",
+    rows = [result[label] for label in ("before", "after") if result[label] is not None]
+    hosts = _hosts(rows)
+    table = _table("", "Balance", "Minimum", "State", "PID", "Node", "Restarts", *hosts,
                    title=f"kill {result['name']}" + (" --restart" if result["restarted"] else ""))
     for label in ("before", "after"):
         row = result[label]
         if row is not None:
             table.add_row(label, _money(row["balance"]), _money(row["min_balance"]),
-                          *_actor_cells(row["actor"]))
+                          *_actor_cells(row["actor"]), *_host_cell(row["actor"], hosts))
     verdict = (Text("State recovered from storage.", style="green") if result["recovered"]
                else Text("State differs after the kill!", style="bold red"))
     return [table, verdict]
@@ -126,10 +140,11 @@ def verify_view(result: dict[str, Any]) -> list[Any]:
 
 
 def status_view(result: dict[str, Any]) -> list[Any]:
-    table = _table("Cluster", "Address", "Namespace", "Accounts")
+    table = _table("Cluster", "Address", "Namespace", "Accounts", "Placement")
     table.add_row(Text("running", style="green") if result["running"]
                   else Text("stopped", style="red"),
-                  result["address"] or "-", result["namespace"], str(result["accounts"]))
+                  result["address"] or "-", result["namespace"], str(result["accounts"]),
+                  result["placement"])
     return [table]
 
 
@@ -167,7 +182,11 @@ def simulate_view(result: dict[str, Any]) -> list[Any]:
         ("latency p50 / p99 ms",
          f"{result['latency_ms']['p50']:.1f} / {result['latency_ms']['p99']:.1f}"),
         ("actors killed", result["kills"]), ("actor restarts", result["restarts"]),
-        ("memory per account actor", "-" if memory is None else f"{memory:.0f} MB"),
+        ("placement", result.get("placement", "actor")),
+        ("memory per " + ("host actor" if result.get("placement") == "hosted"
+                          else "account actor"), "-" if memory is None else f"{memory:.0f} MB"),
+        ("activations / evictions",
+         f"{result.get('activations', 0)} / {result.get('evictions', 0)}"),
         ("calls by method", ", ".join(f"{k} {v}" for k, v in result["calls"].items()) or "-"),
     ):
         table.add_row(label, str(value))

@@ -22,7 +22,8 @@ from typing import NamedTuple
 from raybank.cli.catalog import COMMANDS, GATEWAY_COMMANDS, MUTATING, TAKES_OP_ID
 from raybank.gateway import wire
 
-_VALUE_OPTIONS = {"--home": "home", "--namespace": "namespace", "--address": "address"}
+_VALUE_OPTIONS = {"--home": "home", "--namespace": "namespace", "--address": "address",
+                  "--placement": "placement"}
 _TERMINAL_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",
                  "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 CONNECT_TIMEOUT_S = 1.0
@@ -141,6 +142,7 @@ def via_gateway(argv: list[str]) -> int | None:
         request = {"argv": argv, "home": str(home), "command": command,
                    "namespace": os.environ.get("RAYBANK_NAMESPACE"),
                    "persistence": os.environ.get("RAYBANK_PERSISTENCE"),
+                   "placement": os.environ.get("RAYBANK_PLACEMENT"),
                    "debug": bool(os.environ.get("RAYBANK_DEBUG")),
                    "terminal": terminal()}
         try:

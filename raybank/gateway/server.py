@@ -114,7 +114,8 @@ class Gateway:
         channel = Channel(stdout, stderr, self._bank_for, console_options(request),
                           debug=bool(request.get("debug")))
         defaults = {"home": str(self.home)}
-        for option in ("namespace", "persistence"):  # the client's environment, not ours
+        # The client's environment, not ours:
+        for option in ("namespace", "persistence", "placement"):
             if request.get(option):
                 defaults[option] = request[option]
         token = CHANNEL.set(channel)
@@ -132,7 +133,8 @@ class Gateway:
         if settings.address is not None or settings.home != self.home:
             raise GatewayMismatch("the gateway serves only its own home's cluster")
         check_home(self.home)  # as a driver would (Home.ensure): its mode may have changed
-        return Bank(self.home, namespace or settings.namespace, settings.persistence)
+        return Bank(self.home, namespace or settings.namespace, settings.persistence,
+                    settings.placement)
 
 
 def console_options(request: dict[str, Any]) -> dict[str, Any]:

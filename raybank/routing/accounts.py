@@ -17,7 +17,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from raybank.domain.errors import AccountNotFound, NoCoordinator, RestartTimeout
+from raybank.domain.errors import AccountNotFound, BankError, NoCoordinator, RestartTimeout
 from raybank.routing import passivation
 from raybank.routing.call import Call
 from raybank.routing.directory import ActorDirectory
@@ -26,9 +26,44 @@ from raybank.routing.options import restartable
 
 RESTART_WAIT_S = 60.0
 PASSIVATION_WAIT_S = 10.0
+Group = tuple[str, tuple[Any, ...]]  # one call of a group: method, arguments
 
 
-class AccountRouting:
+def await_restart(handle: ray.actor.ActorHandle, old_pid: int | None) -> dict[str, Any]:
+    """Wait until Ray shows the crashed actor ALIVE again with a new pid; its actor info."""
+    deadline = time.monotonic() + RESTART_WAIT_S
+    while time.monotonic() < deadline:
+        info = describe(handle)
+        if info["state"] == "ALIVE" and info["pid"] not in (None, old_pid):
+            return info
+        time.sleep(0.02)
+    raise RestartTimeout(f"actor did not come back within {RESTART_WAIT_S:.0f}s")
+
+
+class CoordinatorAccess:
+    """The transfer coordinator, as either placement's routing reaches it."""
+
+    directory: ActorDirectory
+    _coordinator: tuple[str, Callable[[], ray.actor.ActorHandle]] | None
+
+    def coordinator_call(self, method: str, *args: Any) -> Any:
+        """Call the transfer coordinator (started if need be) and wait for its answer."""
+        if self._coordinator is None:
+            raise NoCoordinator("this routing reaches no coordinator")
+        name, start = self._coordinator
+        return self.directory.call(name, method, *args, start=start).result()
+
+    def coordinator_running(self) -> bool:
+        return self._coordinator is not None and (
+            self.directory.find(self._coordinator[0]) is not None)
+
+    def stop_coordinator(self) -> None:
+        """Kill the coordinator for good; its log stays, and its next start resumes it."""
+        if self._coordinator is not None:
+            self.directory.retire(self._coordinator[0])
+
+
+class AccountRouting(CoordinatorAccess):
     """The actors of one namespace's accounts, by account name."""
 
     def __init__(self, home: Path, namespace: str, account_class: Any,
@@ -110,27 +145,19 @@ class AccountRouting:
         handle = self.directory.crash(name)
         if handle is None:
             raise AccountNotFound(f"no live actor for {name!r}")
-        deadline = time.monotonic() + RESTART_WAIT_S
-        while time.monotonic() < deadline:
-            info = describe(handle)
-            if info["state"] == "ALIVE" and info["pid"] not in (None, old_pid):
-                return info
-            time.sleep(0.02)
-        raise RestartTimeout(f"actor did not come back within {RESTART_WAIT_S:.0f}s")
+        return await_restart(handle, old_pid)
 
-    # -- the transfer coordinator ----------------------------------------------------------
-    def coordinator_call(self, method: str, *args: Any) -> Any:
-        """Call the transfer coordinator (started if need be) and wait for its answer."""
-        if self._coordinator is None:
-            raise NoCoordinator("this routing reaches no coordinator")
-        name, start = self._coordinator
-        return self.directory.call(name, method, *args, start=start).result()
+    def submit_groups(self, groups: dict[str, tuple[list[Group], bool]]
+                      ) -> dict[str, Call | BankError]:
+        """Send each account's group (calls, creating) as one ``apply_many`` to its actor;
+        an account that cannot be reached is answered by its error."""
+        sent: dict[str, Call | BankError] = {}
+        for name, (calls, creating) in groups.items():
+            try:
+                sent[name] = self.submit(name, "apply_many", calls, creating=creating)
+            except BankError as error:  # e.g. no such account: the whole group's answer
+                sent[name] = error
+        return sent
 
-    def coordinator_running(self) -> bool:
-        return self._coordinator is not None and (
-            self.directory.find(self._coordinator[0]) is not None)
-
-    def stop_coordinator(self) -> None:
-        """Kill the coordinator for good; its log stays, and its next start resumes it."""
-        if self._coordinator is not None:
-            self.directory.retire(self._coordinator[0])
+    def retire_hosts(self) -> None:
+        """Nothing to do: in ``actor`` placement no actor hosts more than one account."""

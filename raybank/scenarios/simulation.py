@@ -23,7 +23,7 @@ from typing import Any
 
 import ray
 
-from raybank.routing.introspection import describe
+from raybank.routing.introspection import actor_id, describe
 from raybank.service.bank import Bank
 from raybank.service.namespace import passivation_counts
 from raybank.actors.coordinator import COORDINATOR_NAME
@@ -165,6 +165,8 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         "latency_ms": summarize_latency(outcomes), "kills": kills,
         "restarts": report["restarts"], "refused": statuses["refused"], "retried": retried,
         "unresolved": statuses["error"], "memory_mb_per_actor": report["memory_mb"],
+        "placement": bank.placement.kind, "activations": report["activations"],
+        "evictions": report["evictions"],
         "calls": report["calls"], "seed": seed, "concurrency": concurrency, "chaos": chaos,
         **passivation_counts(bank.home, bank.namespace),
         "invariants": invariants,
@@ -190,6 +192,8 @@ def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
     storage = Storage(bank.home, bank.namespace)  # fresh: nothing cached from the run
     journals, stored, live = {}, {}, {}
     restarts, rss, calls = 0, [], Counter()
+    activations = evictions = 0
+    seen: set[str] = set()
     for name in names:
         store = storage.store_for(name)
         try:
@@ -201,12 +205,19 @@ def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
         live[name] = None
         if handle is not None:
             live[name] = bank.balance(name).balance
+            if actor_id(handle) in seen:
+                continue  # a host serves many accounts: count its process once
+            seen.add(actor_id(handle))
             info = describe(handle)
             restarts += info["restarts"]
-            calls.update(ray.get(handle.process.remote())["calls"])
+            process = ray.get(handle.process.remote())
+            calls.update(process["calls"])
+            activations += process.get("activations", 0)
+            evictions += process.get("evictions", 0)
             if info["pid"] and (memory := resident_mb(info["pid"])) is not None:
                 rss.append(memory)
     return {"journals": journals, "stored": stored, "live": live, "restarts": restarts,
+            "activations": activations, "evictions": evictions,
             "memory_mb": round(sum(rss) / len(rss), 1) if rss else None,
             "calls": dict(sorted(calls.items()))}
 

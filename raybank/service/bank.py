@@ -17,7 +17,6 @@ from typing import Any
 
 from ray.exceptions import RayError
 
-from raybank.actors.account_actor import RemoteAccountActor
 from raybank.actors.coordinator import (
     COORDINATOR_NAME,
     MAX_CONCURRENCY,
@@ -26,7 +25,9 @@ from raybank.actors.coordinator import (
 from raybank.domain.errors import AccountNotFound, BankError, RayFailed, SameAccount
 from raybank.domain.names import new_op_id
 from raybank.domain.transfer import ENDED
+from raybank.actors.routes import routing_for
 from raybank.routing.accounts import AccountRouting
+from raybank.routing.hosted import HostedRouting
 from raybank.routing.introspection import INACTIVE
 from raybank.routing.options import restartable
 from raybank.service import results
@@ -34,6 +35,7 @@ from raybank.service.listing import list_accounts, with_passivation
 from raybank.service.pipeline import Pipeline
 from raybank.storage import Storage, audit
 from raybank.storage.codecs import event_record
+from raybank.storage.placement import Placement, choose_placement, effective_placement
 
 TRANSFERS_WAIT_S = 60.0
 
@@ -41,16 +43,32 @@ TRANSFERS_WAIT_S = 60.0
 class Bank:
     """The accounts of one namespace, reached through their named, detached actors."""
 
-    def __init__(self, home: Path, namespace: str, persistence: str | None = None, *,
-                 routing: AccountRouting | None = None) -> None:
-        """``routing`` reaches the actors; by default Ray's (tests pass an in-process one)."""
+    def __init__(self, home: Path, namespace: str, persistence: str | None = None,
+                 placement: str | None = None, *,
+                 routing: AccountRouting | HostedRouting | None = None) -> None:
+        """``routing`` reaches the actors; by default Ray's for the namespace's placement
+        (tests pass an in-process one). ``persistence`` and ``placement`` are what the user
+        asked for: they apply to a new namespace and are fixed at its first account."""
         self.home = home
         self.namespace = namespace
         self.storage = Storage(home, namespace)
-        self.persistence = persistence  # asked for by the user; fixed per namespace
-        self.routing = routing or AccountRouting(
-            home, namespace, RemoteAccountActor, self.storage.exists,
+        self.persistence = persistence
+        self.requested_placement = placement
+        self.placement: Placement = effective_placement(home, namespace, placement,
+                                                        self._has_accounts)
+        self.routing = routing or routing_for(
+            home, namespace, self.placement, self.storage,
             coordinator=(COORDINATOR_NAME, self._start_coordinator))
+
+    def _has_accounts(self) -> bool:
+        return bool(self.storage.names())
+
+    def choose_layout(self) -> None:
+        """Fix the namespace's persistence and placement at its first account (exit 2 for
+        a different choice later)."""
+        self.placement = choose_placement(self.home, self.namespace, self.requested_placement,
+                                          self._has_accounts)
+        self.storage.choose_persistence(self.persistence)
 
     def pipeline(self) -> Pipeline:
         """The same commands, queued per account and sent in groups (batch)."""
@@ -59,7 +77,7 @@ class Bank:
     # -- commands --------------------------------------------------------------------------
     def create(self, name: str, balance: Decimal, min_balance: Decimal, op_id: str,
                kind: str | None = None) -> results.Account:
-        self.storage.choose_persistence(self.persistence)
+        self.choose_layout()
         try:
             return results.Account.from_contract(self.routing.call(
                 name, "open", op_id, balance, min_balance, kind, creating=True))
@@ -83,12 +101,22 @@ class Bank:
 
     def create_many(self, accounts: list[tuple[str, Decimal, Decimal, str]]
                     ) -> list[results.Account]:
-        """Open several accounts at once: their actors start in parallel, not one by one."""
-        self.storage.choose_persistence(self.persistence)
-        calls = [self.routing.submit(name, "open", op_id, balance, minimum, None,
-                                     creating=True)
-                 for name, balance, minimum, op_id in accounts]
-        return [results.Account.from_contract(call.result()) for call in calls]
+        """Open several accounts at once, as groups: in parallel, one round trip per actor
+        (or per host)."""
+        self.choose_layout()
+        sent = self.routing.submit_groups(
+            {name: ([("open", (op_id, balance, minimum, None))], True)
+             for name, balance, minimum, op_id in accounts})
+        opened = []
+        for name, *_ in accounts:
+            outcome = sent[name]
+            answer = (outcome if isinstance(outcome, BankError) else outcome.result())
+            if isinstance(answer, BankError):
+                raise answer
+            if isinstance(answer[0], BankError):
+                raise answer[0]
+            opened.append(results.Account.from_contract(answer[0]))
+        return opened
 
     def transfer(self, source: str, target: str, amount: Decimal, op_id: str
                  ) -> results.Transfer:
@@ -217,7 +245,8 @@ class Bank:
         Every piece is attempted; the first failure is raised once all have been tried.
         """
         failures: list[BankError] = []
-        for step in (self.stop_transfers, *(lambda n=n: self.remove(n) for n in names)):
+        for step in (self.stop_transfers, *(lambda n=n: self.remove(n) for n in names),
+                     self.routing.retire_hosts):
             try:
                 step()
             except BankError as error:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from raybank.storage import STORAGE_KINDS, Storage, counters, layout
+from raybank.storage.placement import effective_placement
 
-__all__ = ["STORAGE_KINDS", "count_accounts", "passivation_counts"]
+__all__ = ["STORAGE_KINDS", "count_accounts", "passivation_counts", "placement_of"]
 
 
 def count_accounts(home: Path, namespace: str) -> int:
@@ -23,3 +24,11 @@ def passivation_counts(home: Path, namespace: str) -> dict[str, int]:
     room (routing/passivation.py), since the namespace began."""
     return {"activations": counters.count(layout.activations_log(home, namespace)),
             "evictions": counters.count(layout.evictions_log(home, namespace))}
+
+
+def placement_of(home: Path, namespace: str, requested: str | None) -> str:
+    """The namespace's placement: the recorded one, else what its next first account would
+    get (``requested``, or ``actor``)."""
+    storage = Storage(home, namespace)
+    return effective_placement(home, namespace, requested,
+                               lambda: bool(storage.names())).kind

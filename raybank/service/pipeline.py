@@ -4,21 +4,28 @@
 line that makes exactly one call to one account (create, deposit, withdraw, balance) is
 given this pipeline instead of the bank: the same methods, answering a ``PipelineItem``
 instead of waiting. ``flush`` sends each account's queue as one ``apply_many``: one round
-trip and one sync per account, in order, while different accounts proceed in parallel.
+trip and one sync per account, in order, while different accounts proceed in parallel. In
+hosted placement all the groups of one host travel in one ``apply_groups``.
 """
 
 from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from raybank.domain.errors import BankError
-from raybank.routing.call import Call
 from raybank.service import results
 
 if TYPE_CHECKING:
     from raybank.service.bank import Bank
+
+
+class Answer(Protocol):
+    """A group on its way: a ``Call`` of ``apply_many``, or an account's share of a
+    host's ``apply_groups``."""
+
+    def result(self) -> list[Any]: ...
 
 
 class Pipeline:
@@ -37,7 +44,7 @@ class Pipeline:
 
     def create(self, name: str, balance: Decimal, min_balance: Decimal, op_id: str,
                kind: str | None = None) -> PipelineItem:
-        self.bank.storage.choose_persistence(self.bank.persistence)
+        self.bank.choose_layout()
         return self._queue(name, "open", op_id, balance, min_balance, kind, creating=True)
 
     def deposit(self, name: str, amount: Decimal, op_id: str) -> PipelineItem:
@@ -50,10 +57,18 @@ class Pipeline:
         return self._queue(name, "summary")
 
     def flush(self) -> None:
-        """Send every queued group: one actor call and one sync per account."""
+        """Send every queued group: one call per account's actor, or in hosted placement
+        one call per host for all its accounts' groups; one sync per account either way."""
         groups, self._groups = self._groups, {}
-        for group in groups.values():
-            group.send()
+        if not groups:
+            return
+        try:
+            sent = self.bank.routing.submit_groups(
+                {name: (group.calls, group.creating) for name, group in groups.items()})
+        except BankError as error:  # nothing could be sent: every group gets the answer
+            sent = dict.fromkeys(groups, error)
+        for name, group in groups.items():
+            group.sent(sent[name])
 
 
 class Group:
@@ -68,7 +83,7 @@ class Group:
         self.bank, self.name = bank, name
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.creating = False
-        self._call: Call | None = None
+        self._call: Answer | None = None
         self._answers: list[Any] | None = None
         self._error: BankError | None = None
         self._sent = threading.Event()  # answers() may be awaited in another thread
@@ -79,14 +94,14 @@ class Group:
         self.creating = self.creating or creating
         return PipelineItem(self, len(self.calls) - 1)
 
-    def send(self) -> None:
-        try:
-            self._call = self.bank.routing.submit(self.name, "apply_many", self.calls,
-                                                  creating=self.creating)
-        except BankError as error:  # e.g. no such account: every call gets the answer
-            self._error = error
-        finally:
-            self._sent.set()
+    def sent(self, outcome: Answer | BankError) -> None:
+        """The group is on its way (``outcome.result()`` answers it), or could not be sent
+        (e.g. no such account: every call gets that error)."""
+        if isinstance(outcome, BankError):
+            self._error = outcome
+        else:
+            self._call = outcome
+        self._sent.set()
 
     def answers(self) -> list[Any]:
         """Wait until the group is sent and answered."""

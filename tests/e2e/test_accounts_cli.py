@@ -11,11 +11,12 @@ import time
 
 import pytest
 
-from tests.support.cli import GATEWAY_ONLY, wait_all
+from tests.support.cli import GATEWAY_ONLY, PLACEMENTS, wait_all
 
 pytestmark = pytest.mark.ray
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_create_deposit_withdraw_balance_round_trip(raybank):
     assert raybank.json("create", "alice", "--balance", "100", "--min-balance", "20") == {
         "name": "alice", "balance": "100.00", "min_balance": "20.00"}
@@ -116,6 +117,7 @@ def test_kill_for_good_leaves_account_inactive_until_next_use(raybank):
     assert listed[0]["actor"]["state"] == "ALIVE" and listed[0]["balance"] == "10.00"
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_kill_minus_nine_from_outside_loses_nothing(raybank):
     raybank.json("create", "gina", "--balance", "5.00")
     raybank.json("deposit", "gina", "6.00")
@@ -135,6 +137,7 @@ def test_concurrent_withdrawals_never_pass_the_minimum(raybank):
     assert raybank.json("balance", "hank")["balance"] == "10.00"
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_concurrent_creates_of_one_name_have_one_winner(raybank):
     processes = [raybank.popen("create", "ivy", "--balance", f"{n}.00", "--json")
                  for n in range(1, 5)]

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support.cli import PLACEMENTS
+
 pytestmark = pytest.mark.ray
 
 
@@ -16,6 +18,7 @@ def lines_of(result):
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_batch_reports_every_line_in_order_with_contract_codes(driver_bank):
     script = "\n".join([
         "# opening accounts",
@@ -52,6 +55,7 @@ def test_batch_reports_every_line_in_order_with_contract_codes(driver_bank):
     assert driver_bank.json("balance", "b")["balance"] == "-5.00"
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_batch_keeps_each_accounts_order_across_interleaved_accounts(driver_bank):
     script = ["create x --balance 0", "create y --balance 0"]
     for n in range(1, 41):

@@ -120,6 +120,6 @@ def test_address_attaches_to_an_existing_cluster(tmp_path, foreign_cluster):
     assert bank.json("create", "zed", "--balance", "1.00")["balance"] == "1.00"
     assert bank.json("status") == {"running": True, "address": foreign_cluster,
                                    "namespace": "attached", "accounts": 1,
-                                   "activations": 0, "evictions": 0}
+                                   "placement": "actor", "activations": 0, "evictions": 0}
     assert bank.json("balance", "zed")["balance"] == "1.00"
     assert not (tmp_path / "home" / "cluster.json").exists()  # no embedded cluster started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from raybank.testing.faults import arm
+from tests.support.cli import PLACEMENTS
 
 pytestmark = pytest.mark.ray
 
@@ -15,7 +16,8 @@ def raybank(driver_bank):
     return driver_bank
 
 
-def test_a_seeded_chaos_run_passes_every_invariant_and_cleans_up(raybank):
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_a_seeded_chaos_run_passes_every_invariant_and_cleans_up(raybank, placement):
     result = raybank.json("simulate", "--accounts", "4", "--ops", "200", "--concurrency", "2",
                           "--chaos", "0.03", "--seed", "11")
     assert result["ok"] is True and all(result["invariants"].values()), result["invariants"]
@@ -23,6 +25,7 @@ def test_a_seeded_chaos_run_passes_every_invariant_and_cleans_up(raybank):
     assert set(result["latency_ms"]) == {"p50", "p99"} and result["ops_per_s"] > 0
     assert result["names"] == ["sim-0000", "sim-0001", "sim-0002", "sim-0003"]
     assert result["namespace"].startswith("raybank-sim-")
+    assert result["placement"] == placement
     leftover = raybank.json("--namespace", result["namespace"], "accounts")["accounts"]
     assert leftover == []
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from raybank.testing.faults import ENABLE_ENV, ENABLED, FAULTS_DIR, arm
-from tests.support.cli import GATEWAY_ONLY, Raybank, wait_all
+from tests.support.cli import GATEWAY_ONLY, PLACEMENTS, Raybank, wait_all
 from tests.support.probes import coordinator, legs
 
 pytestmark = pytest.mark.ray
@@ -22,6 +22,7 @@ def balances(raybank: Raybank) -> dict[str, Decimal]:
     return {row["name"]: Decimal(row["balance"]) for row in raybank.json("accounts")["accounts"]}
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_transfer_moves_money_and_both_legs_are_in_history(raybank):
     raybank.json("create", "alice", "--balance", "100.00", "--min-balance", "20.00")
     raybank.json("create", "bob")
@@ -40,6 +41,7 @@ def test_transfer_moves_money_and_both_legs_are_in_history(raybank):
     assert len(generated["transfer_id"]) == 36 and generated["from"]["balance"] == "19.00"
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_repeated_op_id_is_applied_once_and_reuse_is_refused(raybank):
     raybank.json("create", "a", "--balance", "50.00")
     raybank.json("create", "b")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 CLI_TIMEOUT_S = 240
+PLACEMENTS = ["actor", "hosted"]  # for tests that run in both: parametrize "placement"
 
 
 @dataclass
@@ -109,17 +110,22 @@ def gateway_pid(home: Path, other_than: int | None = None) -> int:
         time.sleep(0.05)
 
 
-def attached_bank(session_cluster: Raybank, tmp_path: Path, path: str) -> Raybank:
+def attached_bank(session_cluster: Raybank, tmp_path: Path, path: str,
+                  placement: str = "actor") -> Raybank:
     """A fresh home and namespace on the session's cluster, reached as a Ray driver
-    (RAYBANK_NO_GATEWAY=1) or through the home's gateway, which it then waits for."""
+    (RAYBANK_NO_GATEWAY=1) or through the home's gateway, which it then waits for; its
+    accounts in ``placement`` (RAYBANK_PLACEMENT, read by both paths)."""
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     for name in ("cluster.json", "cluster.token"):
         shutil.copy2(session_cluster.home / name, home / name)
     namespace = f"test-{uuid.uuid4().hex[:12]}"
+    chosen = {"RAYBANK_PLACEMENT": placement}
     if path == "driver":
-        return Raybank(home=home, namespace=namespace, extra_env={"RAYBANK_NO_GATEWAY": "1"})
-    bank = Raybank(home=home, namespace=namespace, extra_env={"RAYBANK_NO_GATEWAY": ""})
+        return Raybank(home=home, namespace=namespace,
+                       extra_env={"RAYBANK_NO_GATEWAY": "1", **chosen})
+    bank = Raybank(home=home, namespace=namespace,
+                   extra_env={"RAYBANK_NO_GATEWAY": "", **chosen})
     # Any command that attaches as a driver starts the home's gateway.
     assert bank("balance", "no-such-account", "--json").code == 3
     gateway_pid(home)

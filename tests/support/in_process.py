@@ -80,6 +80,21 @@ class InProcessRouting:
     def call(self, name: str, method: str, *args: Any, creating: bool = False) -> Any:
         return self.submit(name, method, *args, creating=creating).result()
 
+    def submit_groups(self, groups: dict[str, tuple[list[Any], bool]]) -> dict[str, Any]:
+        """Each account's group as one apply_many (as the actor routing sends them)."""
+        sent: dict[str, Any] = {}
+        for name, (calls, creating) in groups.items():
+            try:
+                self._live(name, creating)
+            except BankError as error:
+                sent[name] = error
+                continue
+            sent[name] = self.submit(name, "apply_many", calls, creating=creating)
+        return sent
+
+    def retire_hosts(self) -> None:
+        """No hosts in this routing."""
+
     def actor(self, name: str) -> str:
         self._live(name, creating=False)
         return name

@@ -111,7 +111,7 @@ def test_typed_results_are_drawn_and_printed_as_the_contracts_objects():
 def test_user_text_is_never_read_as_markup():
     # An address is the user's own text (--address); rich would take "[/x]" for a tag.
     text, _ = render("status", {"running": True, "address": "[/x]:[bold]1", "namespace": "n",
-                                "accounts": 0})
+                                "accounts": 0, "placement": "actor"})
     assert "[/x]:[bold]1" in text
     event = {"seq": 1, "at": "2026-11-22T00:00:00+00:00", "type": "deposit",
              "amount": D("1.00"), "balance": D("1.00"), "op_id": "[red]op"}

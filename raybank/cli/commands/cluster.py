@@ -45,7 +45,7 @@ def status(ctx: typer.Context, json_: JsonOption = False) -> None:
     """
     def action(inv: Invocation) -> None:
         from raybank.cluster.embedded import Home, answers, running_record
-        from raybank.service.namespace import count_accounts, passivation_counts
+        from raybank.service.namespace import count_accounts, passivation_counts, placement_of
 
         settings = inv.settings
         home = Home(settings.home).ensure()
@@ -57,6 +57,8 @@ def status(ctx: typer.Context, json_: JsonOption = False) -> None:
         accounts = count_accounts(home.path, settings.namespace)
         inv.finish("status", {"running": address is not None, "address": address,
                               "namespace": settings.namespace, "accounts": accounts,
+                              "placement": placement_of(home.path, settings.namespace,
+                                                        settings.placement),
                               **passivation_counts(home.path, settings.namespace)})
 
     run(ctx, json_, action)
