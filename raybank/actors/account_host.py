@@ -34,7 +34,10 @@ import ray
 from raybank.actors.live_account import LiveAccount, StoreFor
 from raybank.domain.errors import BankError, InvalidOption
 from raybank.routing.hosted import INSPECTION_METHODS
-from raybank.storage import Storage
+from raybank.storage import layout
+from raybank.storage.journal import DEFAULT_SNAPSHOT_EVERY
+from raybank.storage.placement import HOSTED, Placement, read_placement
+from raybank.storage.shard_journal import ShardStore
 
 COMMAND_METHODS = frozenset({"open", "deposit", "withdraw", "hold", "release",
                              "transfer_out", "transfer_in", "apply_many"})
@@ -72,7 +75,12 @@ class AccountHost:
         ``passivate_idle`` themselves); ``clock`` measures idleness."""
         self._home = Path(home)
         self._index = index
-        self._storage = Storage(self._home, namespace)
+        self._namespace = namespace
+        self._placement = read_placement(self._home, namespace) or Placement(HOSTED, 1, 1)
+        self._shards: dict[int, ShardStore] = {}
+        self._shards_guard = threading.Lock()
+        self._snapshot_every = int(os.environ.get("RAYBANK_SNAPSHOT_EVERY",
+                                                  DEFAULT_SNAPSHOT_EVERY))
         self._max_live, self._idle_s, self._clock = max_live, idle_s, clock
         self._live: OrderedDict[str, LiveAccount] = OrderedDict()  # least recent first
         self._used: dict[str, float] = {}  # when each active account's last call ended
@@ -88,10 +96,21 @@ class AccountHost:
 
     # -- the seam to storage ---------------------------------------------------------------
     def _store_for(self, name: str) -> StoreFor:
-        """What ``LiveAccount`` writes through: the store of ``kind``, or with None the one
-        that holds the account (the default for a new one)."""
-        return lambda kind: (self._storage.store_for(name) if kind is None
-                             else self._storage.stores[kind])
+        """What ``LiveAccount`` writes through: the journal of the account's shard, taken
+        over by this host on first use (one storage format: ``kind`` does not apply)."""
+        shard = self._placement.shard_of(name)
+        return lambda kind: self._shard(shard)
+
+    def _shard(self, shard: int) -> ShardStore:
+        """The shard's store, opened for writing on first use: the takeover fences any
+        earlier writer of it (a stale incarnation of this host, anywhere)."""
+        with self._shards_guard:
+            store = self._shards.get(shard)
+            if store is None:
+                store = self._shards[shard] = ShardStore(
+                    layout.shard_dir(self._home, self._namespace, shard), writer=True,
+                    snapshot_every=self._snapshot_every)
+            return store
 
     # -- one account at a time -------------------------------------------------------------
     @contextlib.contextmanager

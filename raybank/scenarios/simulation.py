@@ -28,7 +28,7 @@ from raybank.service.bank import Bank
 from raybank.service.namespace import passivation_counts
 from raybank.actors.coordinator import COORDINATOR_NAME
 from raybank.domain.errors import BankError, RuleViolation, StorageError
-from raybank.storage import Storage
+from raybank.storage.sharded import storage_for
 from raybank.scenarios.workload import (
     DEPOSIT,
     OPENING_BALANCE,
@@ -189,7 +189,8 @@ def resolve(bank: Bank, outcome: Outcome) -> Outcome:
 
 def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
     """Read every account from storage alone, plus what its live actor says and costs."""
-    storage = Storage(bank.home, bank.namespace)  # fresh: nothing cached from the run
+    # fresh (nothing cached from the run), each shard read once
+    storage = storage_for(bank.home, bank.namespace, bank.placement, cache=True)
     journals, stored, live = {}, {}, {}
     restarts, rss, calls = 0, [], Counter()
     activations = evictions = 0

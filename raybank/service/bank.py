@@ -35,6 +35,7 @@ from raybank.service.listing import list_accounts, with_passivation
 from raybank.service.pipeline import Pipeline
 from raybank.storage import Storage, audit
 from raybank.storage.codecs import event_record
+from raybank.storage.sharded import storage_for
 from raybank.storage.placement import Placement, choose_placement, effective_placement
 
 TRANSFERS_WAIT_S = 60.0
@@ -56,6 +57,7 @@ class Bank:
         self.requested_placement = placement
         self.placement: Placement = effective_placement(home, namespace, placement,
                                                         self._has_accounts)
+        self.storage = storage_for(home, namespace, self.placement)
         self.routing = routing or routing_for(
             home, namespace, self.placement, self.storage,
             coordinator=(COORDINATOR_NAME, self._start_coordinator))
@@ -87,7 +89,7 @@ class Bank:
 
     def retire_unopened(self, name: str) -> None:
         """A refused creation leaves no actor behind: retire it unless the account exists."""
-        if not self.storage.exists(name):
+        if not self.exists(name):
             self.routing.retire(name)
 
     def deposit(self, name: str, amount: Decimal, op_id: str) -> results.Account:
@@ -130,7 +132,7 @@ class Bank:
             if source == target:
                 raise SameAccount(f"cannot transfer from {source!r} to itself")
             for name in (source, target):
-                if not self.storage.exists(name):
+                if not self.exists(name):
                     raise AccountNotFound(f"no account named {name!r}")
             request = new_op_id()  # tells Ray's retry of this call from a repeated command
             return results.Transfer.from_contract(
@@ -197,7 +199,8 @@ class Bank:
         if name is not None and not self.storage.exists(name):
             raise AccountNotFound(f"no account named {name!r}")
         mismatches = []
-        fresh = Storage(self.home, self.namespace)  # nothing cached from earlier commands
+        # nothing cached from earlier commands; each shard read once
+        fresh = storage_for(self.home, self.namespace, self.placement, cache=True)
         for each in names:
             check = audit.read_back(fresh.store_for(each), each)
             if check.differences:
@@ -235,9 +238,23 @@ class Bank:
                             recovered=recovered)
 
     def remove(self, name: str) -> None:
-        """Kill an account's actor for good and delete its storage (demo and simulator)."""
+        """Kill an account's actor for good and delete its storage (demo and simulator).
+
+        A hosted account has no storage of its own: its shard goes with the namespace."""
         self.routing.retire(name)
-        self.storage.store_for(name).delete(name)
+        if not self.placement.hosted:
+            self.storage.store_for(name).delete(name)
+
+    def exists(self, name: str) -> bool:
+        """Whether the account exists: from its folder, or in hosted placement from its
+        host (which holds its shard's index; reading the shard here would scan it)."""
+        if not self.placement.hosted:
+            return self.storage.exists(name)
+        try:
+            self.balance(name)
+        except AccountNotFound:
+            return False
+        return True
 
     def remove_namespace(self, names: list[str]) -> None:
         """Remove a throwaway namespace: its coordinator, these accounts, its whole folder.

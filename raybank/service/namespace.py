@@ -9,13 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from raybank.storage import STORAGE_KINDS, Storage, counters, layout
-from raybank.storage.placement import effective_placement
+from raybank.storage.placement import effective_placement, read_placement
+from raybank.storage.sharded import ShardedStorage
 
 __all__ = ["STORAGE_KINDS", "count_accounts", "passivation_counts", "placement_of"]
 
 
 def count_accounts(home: Path, namespace: str) -> int:
-    """How many accounts the namespace holds on disk, in any storage format."""
+    """How many accounts the namespace holds on disk, in any storage format or placement."""
+    placement = read_placement(home, namespace)
+    if placement is not None and placement.hosted:
+        return ShardedStorage(home, namespace, placement.shards).count()
     return len(Storage(home, namespace).names())
 
 

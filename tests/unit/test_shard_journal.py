@@ -12,7 +12,8 @@ import pytest
 from raybank.actors.live_account import LiveAccount
 from raybank.domain.errors import AccountExists, AccountNotFound, StaleShard, StorageCorrupt
 from raybank.storage.shard_journal import JOURNAL, ShardStore
-from raybank.storage.sharded import ShardedStorage, shard_of
+from raybank.storage.placement import shard_of
+from raybank.storage.sharded import ShardedStorage
 
 
 def live(store: ShardStore, name: str, home: Path) -> LiveAccount:
