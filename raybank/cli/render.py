@@ -71,7 +71,10 @@ class Renderer:
             from raybank.cli.views import VIEWS
 
             for renderable in VIEWS[view](payload):
-                self.console.print(renderable)
+                if isinstance(renderable, str):  # verbatim (shell lines): never wrapped,
+                    self.stdout.write(renderable)  # cropped or read as markup
+                else:
+                    self.console.print(renderable)
         self.stdout.flush()
 
     @contextlib.contextmanager

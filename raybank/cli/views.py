@@ -180,9 +180,16 @@ def simulate_view(result: dict[str, Any]) -> list[Any]:
     return [table, checks, verdict]
 
 
+def env_view(result: dict[str, Any]) -> list[Any]:
+    """Plain lines for `eval`: a str is written as it is (Renderer.result)."""
+    from raybank.cluster.environment import shell_lines
+
+    return [shell_lines(result)]
+
+
 VIEWS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "account": account_view, "accounts": accounts_view, "kill": kill_view,
     "history": history_view, "transfer": transfer_view, "verify": verify_view,
     "status": status_view, "up": up_view, "down": down_view, "demo": demo_view,
-    "simulate": simulate_view,
+    "simulate": simulate_view, "env": env_view,
 }

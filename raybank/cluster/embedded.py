@@ -49,6 +49,9 @@ CONNECT_TIMEOUT_S = 2.0
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 TEMP_PREFIX = "raybank-"
 CLUSTER_ID_VARIABLE = "RAYBANK_CLUSTER_ID"
+# Ray reads a token from here before RAY_AUTH_TOKEN_PATH: one left in the environment for
+# another cluster would lock raybank out of its own, so it is never passed on.
+TOKEN_VARIABLE = "RAY_AUTH_TOKEN"
 # Ray's own start-up script, run with this interpreter so the same Ray is used.
 _RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
 
@@ -216,7 +219,8 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
         f"--num-cpus={num_cpus or os.cpu_count() or 1}",
     ]
     cluster_id = secrets.token_hex(16)
-    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("RAY_ADDRESS", TOKEN_VARIABLE)}
     env.update(auth_environment(home), **{CLUSTER_ID_VARIABLE: cluster_id})
     log_path = home.log_dir / "ray-start.log"
     with open(log_path, "ab") as log:
@@ -351,6 +355,7 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
     elif not answers(address):
         raise ClusterUnreachable(f"no Ray cluster answers at {address}")
     if record is not None and record.address == address:
+        os.environ.pop(TOKEN_VARIABLE, None)
         os.environ.update(auth_environment(home))
     if "ray" in sys.modules:
         raise RuntimeError("Ray was imported before attach() could set its authentication")
