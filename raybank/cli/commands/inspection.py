@@ -6,13 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from raybank.cli.app import JsonOption
+from raybank.cli.app import JsonOption, complete_account
 from raybank.cli.runner import Invocation, run
 from raybank.domain.errors import ExitStatus
 from raybank.domain.names import validate_name
 
 
-def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] = None,
+def verify(ctx: typer.Context,
+           name: Annotated[Optional[str], typer.Argument(autocompletion=complete_account)] = None,
            json_: JsonOption = False) -> None:
     """Rebuild accounts from storage alone and compare them with their live actors.
 
