@@ -21,7 +21,8 @@ def verify(ctx: typer.Context,
     """
     def action(inv: Invocation) -> None:
         account = None if name is None else validate_name(name)
-        result = inv.bank().verify(account)
+        with inv.renderer.tally("verify", "accounts", failed="mismatched") as update:
+            result = inv.bank().verify(account, update)
         inv.finish("verify", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)
