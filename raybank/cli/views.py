@@ -18,6 +18,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from raybank.cli.charts import balance_summary, latency_chart, throughput_chart
 from raybank.domain.money import format_money
 
 
@@ -82,7 +83,7 @@ def accounts_view(result: dict[str, Any]) -> list[Any]:
         # Styled, under a rule: an account may itself be named "Total".
         table.add_section()
         table.add_row(Text("Total", style="bold"), Text(_money(result["total"]), style="bold"))
-    return [table]
+    return [*balance_summary(result["accounts"], result.get("total")), table]
 
 
 def kill_view(result: dict[str, Any]) -> list[Any]:
@@ -177,7 +178,12 @@ def simulate_view(result: dict[str, Any]) -> list[Any]:
                        else Text("NO", style="bold red"))
     verdict = (Text("All invariants held.", style="green") if result["ok"]
                else Text("An invariant failed!", style="bold red"))
-    return [table, checks, verdict]
+    charts = []
+    if result.get("latency_histogram"):
+        charts.append(latency_chart(result["latency_histogram"]))
+    if result.get("throughput"):
+        charts.append(throughput_chart(result["throughput"]))
+    return [table, *charts, checks, verdict]
 
 
 def env_view(result: dict[str, Any]) -> list[Any]:
