@@ -136,7 +136,11 @@ def status_view(result: dict[str, Any]) -> list[Any]:
 
 def up_view(result: dict[str, Any]) -> list[Any]:
     verb = "Started" if result["started"] else "Already running:"
-    return [Text(f"{verb} raybank cluster at {result['address']}")]
+    lines = [Text(f"{verb} raybank cluster at {result['address']}")]
+    if result.get("dashboard_url"):
+        lines.append(Text(f"Dashboard: {result['dashboard_url']} (its token is in "
+                          f"{result['token_path']})"))
+    return lines
 
 
 def down_view(result: dict[str, Any]) -> list[Any]:
