@@ -273,6 +273,8 @@ def run_batch(invocation: Invocation, source: BinaryIO, parent: Any) -> int:
     settings); returns 0 if all did, else the first failing line's exit code."""
     bank = invocation.bank()
     renderer = invocation.renderer
+    if source.isatty():  # lines typed by hand: a bar would redraw over the typing
+        return _run_lines(invocation, bank, source, parent, lambda line, failures: None)
     total = count_lines(source) if renderer.shows_progress else None
     with renderer.tally("batch", "lines", total) as update:
         return _run_lines(invocation, bank, source, parent, update)
