@@ -15,12 +15,31 @@ import typer
 from raybank.domain.errors import InvalidHome
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    no_args_is_help=True, rich_markup_mode=None,
     help="A banking simulator on Ray actors: every account is a named, detached actor "
          "whose state survives crashes, kills and restarts.",
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+
+
+def complete_account(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Account names from the namespace's folder (shell completion): no Ray, no cluster.
+
+    The global options are parsed but their callback has not run, so --home, --namespace
+    and their variables are read from the root context's parameters.
+    """
+    from raybank.service.namespace import names_starting
+
+    options = ctx.find_root().params
+    try:
+        home = Path(options.get("home") or "~/.raybank").expanduser().absolute()
+    except RuntimeError:  # ~user of no such user
+        return []
+    return names_starting(home, options.get("namespace") or "raybank", incomplete)
+
+
+AccountArgument = Annotated[str, typer.Argument(autocompletion=complete_account)]
 OpIdOption = Annotated[Optional[str], typer.Option(
     "--op-id", help="Idempotency key: repeating it applies the command once. Default: new UUID.")]
 

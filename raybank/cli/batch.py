@@ -27,11 +27,13 @@ writes a line and waits for its result gets it.
 from __future__ import annotations
 
 import copy
+import os
 import queue
 import shlex
+import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -158,12 +160,34 @@ class LineChannel(Channel):
         self.outcome = Outcome(exit=error.exit_code, error=error)
 
 
+def count_lines(source: BinaryIO) -> int | None:
+    """The number of lines in a regular file (a progress bar's total), read without moving
+    ``source``; None for a pipe or a terminal, whose end is unknown."""
+    try:
+        fd = source.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        count, offset, last = 0, 0, b"\n"
+        while chunk := os.pread(fd, 1 << 20, offset):
+            count += chunk.count(b"\n")
+            offset += len(chunk)
+            last = chunk[-1:]
+        return count + (last != b"\n")
+    except (OSError, ValueError):
+        return None
+
+
 class Printer:
     """Waits for outcomes in input order and prints each as one JSON line."""
 
-    def __init__(self, renderer: Renderer, invocation: Invocation) -> None:
+    def __init__(self, renderer: Renderer, invocation: Invocation,
+                 on_printed: Callable[[int, int], None] = lambda line, failures: None
+                 ) -> None:
+        """``on_printed(line, failures)`` after each line: the progress bar."""
         self.renderer = renderer
         self.invocation = invocation
+        self.on_printed = on_printed
+        self.failures = 0
         self.first_failure: int = ExitStatus.OK
         self.closed_at: int | None = None  # the first line that could not be printed
         self._queue: queue.Queue[tuple[int, Outcome] | None] = queue.Queue(IN_FLIGHT)
@@ -192,8 +216,10 @@ class Printer:
                     self.renderer.record(record)
                 except OSError:  # the reader went away (`| head`) or the disk is full
                     self.closed_at = line
-            if record["exit"] and not self.first_failure:
-                self.first_failure = record["exit"]
+            if record["exit"]:
+                self.failures += 1
+                self.first_failure = self.first_failure or record["exit"]
+            self.on_printed(line, self.failures)
             self._queue.task_done()
         self._queue.task_done()
 
@@ -246,8 +272,18 @@ def run_batch(invocation: Invocation, source: BinaryIO, parent: Any) -> int:
     """Run every line under ``parent`` (runner.parent_context: the command group and its
     settings); returns 0 if all did, else the first failing line's exit code."""
     bank = invocation.bank()
+    renderer = invocation.renderer
+    if source.isatty():  # lines typed by hand: a bar would redraw over the typing
+        return _run_lines(invocation, bank, source, parent, lambda line, failures: None)
+    total = count_lines(source) if renderer.shows_progress else None
+    with renderer.tally("batch", "lines", total) as update:
+        return _run_lines(invocation, bank, source, parent, update)
+
+
+def _run_lines(invocation: Invocation, bank: Bank, source: BinaryIO, parent: Any,
+               update: Callable[[int, int], None]) -> int:
     pipeline = bank.pipeline()
-    printer = Printer(invocation.renderer, invocation)
+    printer = Printer(invocation.renderer, invocation, update)
     reader = LineReader(read_lines(source))
     queued = number = 0
     try:

@@ -41,6 +41,7 @@ COMMANDS: dict[str, Facts] = {
     "demo": Facts(batch=REFUSE),
     "simulate": Facts(batch=REFUSE),
     "batch": Facts(batch=REFUSE),
+    "env": Facts(batch=REFUSE),  # may start the cluster; prints shell lines
 }
 
 GATEWAY_COMMANDS = frozenset(name for name, facts in COMMANDS.items() if facts.gateway)

@@ -16,13 +16,21 @@ import typer
 
 from raybank.cli import runner
 from raybank.cli.app import app
-from raybank.cli.commands import accounts, batch, cluster, inspection, scenarios, transfers
+from raybank.cli.commands import (
+    accounts,
+    batch,
+    cluster,
+    inspection,
+    scenarios,
+    tools,
+    transfers,
+)
 
 for _command in (
     cluster.up, cluster.down, cluster.status,
     accounts.create, accounts.deposit, accounts.withdraw, transfers.transfer,
     accounts.balance, accounts.accounts, accounts.kill, accounts.history,
-    inspection.verify, scenarios.demo, scenarios.simulate, batch.batch,
+    inspection.verify, scenarios.demo, scenarios.simulate, batch.batch, tools.env,
 ):
     app.command()(_command)
 

@@ -80,13 +80,37 @@ class Renderer:
             from raybank.cli.views import VIEWS
 
             for renderable in VIEWS[view](contract(payload)):
-                self.console.print(renderable)
+                if isinstance(renderable, str):  # verbatim (shell lines): never wrapped,
+                    self.stdout.write(renderable)  # cropped or read as markup
+                else:
+                    self.console.print(renderable)
         self.stdout.flush()
+
+    @property
+    def shows_progress(self) -> bool:
+        """Progress is for a person at this process's own terminal: none with --json, in a
+        pipe or a log, or through the gateway (its stderr is a buffer sent back at the
+        end, where a live bar would arrive as noise)."""
+        return (not self.json_mode and self.stderr.isatty()
+                and self.error_console.is_terminal)
+
+    @contextlib.contextmanager
+    def tally(self, label: str, unit: str, total: int | None = None, failed: str = "failed"
+              ) -> Iterator[Callable[..., None]]:
+        """A bar on stderr counting ``unit`` done, per second, and failures (batch,
+        verify); yields ``update(done, failures, total=None)``."""
+        if not self.shows_progress:
+            yield lambda done, failures, total=None: None
+            return
+        from raybank.cli.progress import tally_bar
+
+        with tally_bar(self.error_console, label, unit, total, failed) as update:
+            yield update
 
     @contextlib.contextmanager
     def progress(self, label: str) -> Iterator[Callable[[int, int], None]]:
         """A progress bar on stderr for people (none with --json or off a terminal)."""
-        if self.json_mode or not self.error_console.is_terminal:
+        if not self.shows_progress:
             yield lambda done, total: None
             return
         from rich.progress import Progress

@@ -18,6 +18,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from raybank.cli.charts import balance_summary, latency_chart, throughput_chart
 from raybank.domain.money import format_money
 
 
@@ -94,7 +95,7 @@ def accounts_view(result: dict[str, Any]) -> list[Any]:
         # Styled, under a rule: an account may itself be named "Total".
         table.add_section()
         table.add_row(Text("Total", style="bold"), Text(_money(result["total"]), style="bold"))
-    return [table]
+    return [*balance_summary(result["accounts"], result.get("total")), table]
 
 
 def kill_view(result: dict[str, Any]) -> list[Any]:
@@ -150,7 +151,11 @@ def status_view(result: dict[str, Any]) -> list[Any]:
 
 def up_view(result: dict[str, Any]) -> list[Any]:
     verb = "Started" if result["started"] else "Already running:"
-    return [Text(f"{verb} raybank cluster at {result['address']}")]
+    lines = [Text(f"{verb} raybank cluster at {result['address']}")]
+    if result.get("dashboard_url"):
+        lines.append(Text(f"Dashboard: {result['dashboard_url']} (its token is in "
+                          f"{result['token_path']})"))
+    return lines
 
 
 def down_view(result: dict[str, Any]) -> list[Any]:
@@ -196,12 +201,24 @@ def simulate_view(result: dict[str, Any]) -> list[Any]:
                        else Text("NO", style="bold red"))
     verdict = (Text("All invariants held.", style="green") if result["ok"]
                else Text("An invariant failed!", style="bold red"))
-    return [table, checks, verdict]
+    charts = []
+    if result.get("latency_histogram"):
+        charts.append(latency_chart(result["latency_histogram"]))
+    if result.get("throughput"):
+        charts.append(throughput_chart(result["throughput"]))
+    return [table, *charts, checks, verdict]
+
+
+def env_view(result: dict[str, Any]) -> list[Any]:
+    """Plain lines for `eval`: a str is written as it is (Renderer.result)."""
+    from raybank.cluster.environment import shell_lines
+
+    return [shell_lines(result)]
 
 
 VIEWS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "account": account_view, "accounts": accounts_view, "kill": kill_view,
     "history": history_view, "transfer": transfer_view, "verify": verify_view,
     "status": status_view, "up": up_view, "down": down_view, "demo": demo_view,
-    "simulate": simulate_view,
+    "simulate": simulate_view, "env": env_view,
 }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -38,6 +39,8 @@ from raybank.domain.errors import (
     ClusterStartFailed,
     ClusterUnreachable,
     InvalidHome,
+    InvalidOption,
+    MissingExtra,
     StorageCorrupt,
     StorageUnreadable,
 )
@@ -49,6 +52,13 @@ CONNECT_TIMEOUT_S = 2.0
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 TEMP_PREFIX = "raybank-"
 CLUSTER_ID_VARIABLE = "RAYBANK_CLUSTER_ID"
+# Ray reads a token from here before RAY_AUTH_TOKEN_PATH: one left in the environment for
+# another cluster would lock raybank out of its own, so it is never passed on.
+TOKEN_VARIABLE = "RAY_AUTH_TOKEN"
+# What Ray's dashboard imports (ray/dashboard/optional_deps.py), brought by ray[default]
+# through raybank's `dashboard` extra; looked up without importing them.
+DASHBOARD_MODULES = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "opentelemetry",
+                     "prometheus_client", "pydantic")
 # Ray's own start-up script, run with this interpreter so the same Ray is used.
 _RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
 
@@ -64,10 +74,11 @@ class ClusterRecord:
     # Random, in the environment of every process of the cluster (RAYBANK_CLUSTER_ID).
     # Empty in records written before it existed: then only the temp-dir proofs apply.
     cluster_id: str = ""
+    dashboard_url: str = ""  # "" when started without the dashboard (the default)
 
     def __post_init__(self) -> None:
         types = {"address": str, "session_id": int, "temp_dir": str,
-                 "started_at": (int, float), "cluster_id": str}
+                 "started_at": (int, float), "cluster_id": str, "dashboard_url": str}
         for key, kind in types.items():
             value = getattr(self, key)
             if not isinstance(value, kind) or isinstance(value, bool):
@@ -185,21 +196,43 @@ def auth_environment(home: Home) -> dict[str, str]:
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(home.token())}
 
 
-def up(home: Home, num_cpus: int | None = None) -> tuple[ClusterRecord, bool]:
-    """Start the embedded cluster unless it runs; returns (record, started)."""
+def dashboard_installed() -> bool:
+    """Are Ray's dashboard dependencies (`pip install 'raybank[dashboard]'`) importable?"""
+    return all(importlib.util.find_spec(module) is not None for module in DASHBOARD_MODULES)
+
+
+def up(home: Home, num_cpus: int | None = None, dashboard: bool = False
+       ) -> tuple[ClusterRecord, bool]:
+    """Start the embedded cluster unless it runs; returns (record, started).
+
+    ``dashboard``: with Ray's dashboard on 127.0.0.1 (exit 2 if its extra is missing, or
+    if the cluster already runs without it: a running cluster cannot add it).
+    """
+    if dashboard and not dashboard_installed():
+        raise MissingExtra("the dashboard needs Ray's dashboard dependencies: "
+                           "pip install 'raybank[dashboard]'")
     with home.lock():
         record = home.read_record()
         if record and answers(record.address):
+            if dashboard and not record.dashboard_url:
+                raise InvalidOption("raybank's cluster is running without the dashboard: "
+                                    "stop it with `raybank down` (data stays on disk), then "
+                                    "run `raybank up --dashboard`")
             return record, False
         if record:
             _stop_session(record)  # leftovers of a cluster that died: clear them first
-        return _start(home, num_cpus), True
+        return _start(home, num_cpus, dashboard), True
 
 
-def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
-    gcs, node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics = (
-        _free_ports(7)
+def _start(home: Home, num_cpus: int | None, dashboard: bool = False) -> ClusterRecord:
+    gcs, node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics, web = (
+        _free_ports(8)
     )
+    # Loopback only: the dashboard can submit jobs. Ray also asks its requests for the
+    # cluster's token (token authentication covers the dashboard).
+    dashboard_flags = (["--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                        f"--dashboard-port={web}"] if dashboard
+                       else ["--include-dashboard=false"])
     # Ray's socket paths must stay short, so its temp dir lives under /tmp, not the home.
     # Ray makes its temp dir world-writable; inside a 0700 folder, no one else can reach the
     # raylet's and object store's sockets in it.
@@ -211,19 +244,21 @@ def _start(home: Home, num_cpus: int | None) -> ClusterRecord:
         f"--dashboard-agent-listen-port={agent_listen}",
         f"--dashboard-agent-grpc-port={agent_grpc}",
         f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
-        "--include-dashboard=false", "--disable-usage-stats",
+        *dashboard_flags, "--disable-usage-stats",
         f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={temp_dir}/ray",
         f"--num-cpus={num_cpus or os.cpu_count() or 1}",
     ]
     cluster_id = secrets.token_hex(16)
-    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("RAY_ADDRESS", TOKEN_VARIABLE)}
     env.update(auth_environment(home), **{CLUSTER_ID_VARIABLE: cluster_id})
     log_path = home.log_dir / "ray-start.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    env=env, start_new_session=True, cwd=home.path)
     record = ClusterRecord(address=f"127.0.0.1:{gcs}", session_id=process.pid,
-                           temp_dir=temp_dir, started_at=time.time(), cluster_id=cluster_id)
+                           temp_dir=temp_dir, started_at=time.time(), cluster_id=cluster_id,
+                           dashboard_url=f"http://127.0.0.1:{web}" if dashboard else "")
     home.write_record(record)  # before waiting: a crash now still lets `down` clean up
     try:
         returncode = process.wait(timeout=START_TIMEOUT_S)
@@ -351,6 +386,7 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
     elif not answers(address):
         raise ClusterUnreachable(f"no Ray cluster answers at {address}")
     if record is not None and record.address == address:
+        os.environ.pop(TOKEN_VARIABLE, None)
         os.environ.update(auth_environment(home))
     if "ray" in sys.modules and _already_driver(address):
         return address

@@ -26,7 +26,7 @@ __all__ = [
     # exit 2
     "UsageError", "InvalidAmount", "InvalidName", "InvalidNamespace", "InvalidOpId",
     "InvalidOption", "InvalidHome", "SameAccount", "InvalidBatchLine",
-    "UnreadableInput",
+    "UnreadableInput", "MissingExtra",
     # exit 4
     "StorageCorrupt", "StorageMissing", "StorageUnreadable", "StorageUnwritable",
     "StorageLocked", "StorageUnsafePath", "StorageConflict", "StaleShard",
@@ -226,6 +226,13 @@ class UnreadableInput(InvalidInput):
     """The batch input file cannot be opened or read."""
 
     code = "unreadable-input"
+
+
+class MissingExtra(InvalidInput):
+    """An option needs an optional extra that is not installed (`up --dashboard`): the
+    user's environment must change, and nothing was started."""
+
+    code = "missing-extra"
 
 
 # -- exit 4: storage -----------------------------------------------------------------------

@@ -38,8 +38,10 @@ from raybank.scenarios.workload import (
     account_names,
     check_invariants,
     minimums,
+    latency_histogram,
     plan,
     summarize_latency,
+    throughput_series,
 )
 
 PROGRESS_EVERY = 25
@@ -82,7 +84,8 @@ class SimulationClient:
                 self._kill_one()
             started = time.perf_counter()
             status = execute(self._bank, operation)
-            outcomes.append(Outcome(operation, status, (time.perf_counter() - started) * 1000))
+            outcomes.append(Outcome(operation, status, (time.perf_counter() - started) * 1000,
+                                    time.time()))
             if done % PROGRESS_EVERY == 0 or done == len(operations):
                 self._progress.report.remote(self._client, done, self._kills)
         return outcomes, self._kills
@@ -134,7 +137,7 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
     clients = [remote_client.remote(str(bank.home), bank.namespace, index, seed, chaos,
                                     victims, progress)
                for index in range(concurrency)]
-    started = time.perf_counter()
+    started, wall_started = time.perf_counter(), time.time()
     pending = [client.run.remote(operations[index::concurrency])
                for index, client in enumerate(clients)]
     waiting = list(pending)
@@ -163,6 +166,9 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         "seconds": round(seconds, 3),
         "ops_per_s": round(len(outcomes) / seconds, 1) if seconds else 0.0,
         "latency_ms": summarize_latency(outcomes), "kills": kills,
+        "latency_histogram": latency_histogram([o.latency_ms for o in outcomes]),
+        "throughput": throughput_series([o.finished_at for o in outcomes], wall_started,
+                                        seconds),
         "restarts": report["restarts"], "refused": statuses["refused"], "retried": retried,
         "unresolved": statuses["error"], "memory_mb_per_actor": report["memory_mb"],
         "placement": bank.placement.kind, "activations": report["activations"],
@@ -184,7 +190,7 @@ def resolve(bank: Bank, outcome: Outcome) -> Outcome:
         status = execute(bank, outcome.op)
         if status != "error":
             break
-    return Outcome(outcome.op, status, outcome.latency_ms)
+    return Outcome(outcome.op, status, outcome.latency_ms, outcome.finished_at)
 
 
 def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class Outcome:
     op: Operation
     status: str  # "ok", "refused" (a rule said no) or "error" (unknown: retried at the end)
     latency_ms: float
+    finished_at: float = 0.0  # wall clock (time.time()) when the client got its answer
 
 
 def account_names(prefix: str, count: int) -> list[str]:
@@ -151,3 +152,45 @@ def summarize_latency(outcomes: list[Outcome]) -> dict[str, Any]:
     latencies = [o.latency_ms for o in outcomes]
     return {"p50": round(percentile(latencies, 0.50), 3),
             "p99": round(percentile(latencies, 0.99), 3)}
+
+
+HISTOGRAM_BINS = 12
+THROUGHPUT_BUCKETS = 12
+
+
+def latency_histogram(latencies: list[float], bins: int = HISTOGRAM_BINS
+                      ) -> list[dict[str, Any]]:
+    """How many operations took how long, in bins of geometric width.
+
+    Geometric, because latencies under chaos span milliseconds to seconds: equal-width bins
+    would put almost everything in the first one.
+    """
+    if not latencies:
+        return []
+    low, high = max(min(latencies), 0.001), max(max(latencies), 0.001)
+    if high <= low * 1.0001:
+        return [{"from_ms": round(low, 3), "to_ms": round(high, 3), "count": len(latencies)}]
+    ratio = (high / low) ** (1 / bins)
+    edges = [low * ratio ** step for step in range(bins + 1)]
+    edges[-1] = high
+    counts = [0] * bins
+    for value in latencies:
+        step = 0
+        while step < bins - 1 and value >= edges[step + 1]:
+            step += 1
+        counts[step] += 1
+    return [{"from_ms": round(edges[i], 3), "to_ms": round(edges[i + 1], 3), "count": counts[i]}
+            for i in range(bins)]
+
+
+def throughput_series(finished_at: list[float], started: float, seconds: float,
+                      buckets: int = THROUGHPUT_BUCKETS) -> list[dict[str, Any]]:
+    """Operations completed per second in equal slices of the run: where it slowed down."""
+    if not finished_at or seconds <= 0:
+        return []
+    width = seconds / buckets
+    counts = [0] * buckets
+    for at in finished_at:
+        counts[min(buckets - 1, max(0, int((at - started) / width)))] += 1
+    return [{"at_s": round(index * width, 3), "ops_per_s": round(count / width, 1)}
+            for index, count in enumerate(counts)]

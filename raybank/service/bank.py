@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,14 +187,16 @@ class Bank:
         return results.History.from_contract(
             {"name": name, "events": [event_record(event) for event in events]})
 
-    def verify(self, name: str | None = None) -> results.Verification:
+    def verify(self, name: str | None = None,
+               on_progress: Callable[[int, int, int], None] | None = None
+               ) -> results.Verification:
         """Replay each account's whole history from storage alone and compare that state
         (balance, minimum, holds, op ids, seq) with what recovery loads (the newest snapshot
         and what follows it) and with the live actor's, if it has one.
 
         A mismatch names the account, the replayed balance ("stored"), the other side's
         ("live": the loaded state's for a "snapshot" mismatch, else the actor's) and what
-        differs ("what").
+        differs ("what"). ``on_progress(checked, mismatches, total)`` after each account.
         """
         names = [name] if name is not None else self.storage.names()
         if name is not None and not self.storage.exists(name):
@@ -201,18 +204,19 @@ class Bank:
         mismatches = []
         # nothing cached from earlier commands; each shard read once
         fresh = storage_for(self.home, self.namespace, self.placement, cache=True)
-        for each in names:
+        for checked, each in enumerate(names):
             check = audit.read_back(fresh.store_for(each), each)
             if check.differences:
                 mismatches.append({"name": each, "stored": check.replayed.balance,
                                    "live": check.loaded.balance, "what": "snapshot"})
-            if self.routing.live(each) is None:
-                continue
-            live = self.routing.call(each, "fingerprint")
-            differing = audit.differences(check.truth, live)
-            if differing:
-                mismatches.append({"name": each, "stored": check.replayed.balance,
-                                   "live": live["balance"], "what": ", ".join(differing)})
+            if self.routing.live(each) is not None:
+                live = self.routing.call(each, "fingerprint")
+                differing = audit.differences(check.truth, live)
+                if differing:
+                    mismatches.append({"name": each, "stored": check.replayed.balance,
+                                       "live": live["balance"], "what": ", ".join(differing)})
+            if on_progress is not None:
+                on_progress(checked + 1, len(mismatches), len(names))
         return results.Verification(ok=not mismatches, checked=len(names),
                                     mismatches=[results.Mismatch(**m) for m in mismatches])
 

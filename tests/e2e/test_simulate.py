@@ -49,3 +49,13 @@ def test_the_summary_table_is_readable(raybank):
     assert shown.code == 0, shown.stderr[-2000:]
     for label in ("ops/s", "latency p50 / p99 ms", "money conserved", "All invariants held."):
         assert label in shown.stdout
+
+
+def test_plot_saves_the_report_as_a_picture(raybank, tmp_path):
+    path = tmp_path / "run.svg"
+    result = raybank.json("simulate", "--accounts", "2", "--ops", "30", "--seed", "4",
+                          "--plot", str(path))
+    assert result["plot"] == str(path)
+    assert sum(b["count"] for b in result["latency_histogram"]) == 30
+    assert result["throughput"] and path.stat().st_size > 0
+    assert "throughput" in path.read_text()

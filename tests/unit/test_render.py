@@ -143,3 +143,17 @@ def test_errors_of_mutating_commands_name_their_op_id_in_both_modes():
     assert json.loads(out.getvalue())["error"] == {
         "code": "insufficient-funds", "message": "no (op id t-1)", "op_id": "t-1",
         "transfer_id": "t-1", "may_have_applied": False}
+
+
+def test_env_lines_survive_a_shell_and_a_narrow_terminal():
+    """`eval "$(raybank env)"` must get every value back exactly, however long or odd."""
+    values = {"RAY_ADDRESS": "127.0.0.1:6379", "RAY_AUTH_MODE": "token",
+              "RAY_AUTH_TOKEN_PATH": "/tmp/it's a [b]very[/b] long $HOME path/" + "x" * 90,
+              "RAYBANK_NAMESPACE": "raybank"}
+    out = io.StringIO()
+    Renderer(False, out, io.StringIO(), width=40, force_terminal=True).result("env", values)
+    script = out.getvalue() + 'printf "%s\\n" "$RAY_ADDRESS" "$RAY_AUTH_MODE" ' \
+        '"$RAY_AUTH_TOKEN_PATH" "$RAYBANK_NAMESPACE" "${RAY_AUTH_TOKEN-unset}"'
+    done = subprocess.run(["bash", "-c", script], env={"RAY_AUTH_TOKEN": "shadowing"},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [*values.values(), "unset"]

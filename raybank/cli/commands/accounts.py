@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from raybank.cli.app import JsonOption, OpIdOption
+from raybank.cli.app import AccountArgument, JsonOption, OpIdOption
 from raybank.cli.runner import Invocation, run
 from raybank.domain.errors import InvalidOption
 from raybank.domain.money import parse_amount, parse_balance
@@ -43,7 +43,7 @@ def create(
     run(ctx, json_, action, op_id=op_id)
 
 
-def deposit(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = None,
+def deposit(ctx: typer.Context, name: AccountArgument, amount: str, op_id: OpIdOption = None,
             json_: JsonOption = False) -> None:
     """Add money to an account.
 
@@ -56,7 +56,7 @@ def deposit(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = None
     run(ctx, json_, action, op_id=op_id)
 
 
-def withdraw(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = None,
+def withdraw(ctx: typer.Context, name: AccountArgument, amount: str, op_id: OpIdOption = None,
              json_: JsonOption = False) -> None:
     """Take money from an account; it may not fall below its minimum balance.
 
@@ -69,7 +69,7 @@ def withdraw(ctx: typer.Context, name: str, amount: str, op_id: OpIdOption = Non
     run(ctx, json_, action, op_id=op_id)
 
 
-def balance(ctx: typer.Context, name: str, json_: JsonOption = False) -> None:
+def balance(ctx: typer.Context, name: AccountArgument, json_: JsonOption = False) -> None:
     """Show an account's balance.
 
     Example: raybank balance alice
@@ -94,7 +94,7 @@ def accounts(ctx: typer.Context, json_: JsonOption = False) -> None:
 
 def kill(
     ctx: typer.Context,
-    name: str,
+    name: AccountArgument,
     restart: Annotated[bool, typer.Option(
         "--restart", help="Let Ray restart the actor; it restores its state from storage.")
     ] = False,
@@ -114,7 +114,7 @@ def kill(
 
 def history(
     ctx: typer.Context,
-    name: str,
+    name: AccountArgument,
     limit: Annotated[Optional[int], typer.Option(
         min=0, help="Show only the last N events (still oldest first).")] = None,
     json_: JsonOption = False,

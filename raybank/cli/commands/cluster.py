@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from raybank.cli.app import JsonOption
 from raybank.cli.runner import Invocation, run
 
 
-def up(ctx: typer.Context, json_: JsonOption = False) -> None:
+def up(ctx: typer.Context,
+       dashboard: Annotated[bool, typer.Option(
+           "--dashboard", help="With Ray's dashboard on 127.0.0.1 (needs "
+           "pip install 'raybank[dashboard]').")] = False,
+       json_: JsonOption = False) -> None:
     """Start raybank's embedded local Ray cluster if it is not running.
 
     Example: raybank up
@@ -17,9 +23,11 @@ def up(ctx: typer.Context, json_: JsonOption = False) -> None:
         from raybank.cluster.embedded import Home
         from raybank.cluster.embedded import up as start
 
-        record, started = start(Home(inv.settings.home).ensure())
+        home = Home(inv.settings.home).ensure()
+        record, started = start(home, dashboard=dashboard)
         inv.finish("up", {"address": record.address, "namespace": inv.settings.namespace,
-                          "started": started})
+                          "started": started, "dashboard_url": record.dashboard_url or None,
+                          "token_path": str(home.token_path)})
 
     run(ctx, json_, action)
 

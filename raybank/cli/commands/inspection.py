@@ -6,13 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from raybank.cli.app import JsonOption
+from raybank.cli.app import JsonOption, complete_account
 from raybank.cli.runner import Invocation, run
 from raybank.domain.errors import ExitStatus
 from raybank.domain.names import validate_name
 
 
-def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] = None,
+def verify(ctx: typer.Context,
+           name: Annotated[Optional[str], typer.Argument(autocompletion=complete_account)] = None,
            json_: JsonOption = False) -> None:
     """Rebuild accounts from storage alone and compare them with their live actors.
 
@@ -20,7 +21,8 @@ def verify(ctx: typer.Context, name: Annotated[Optional[str], typer.Argument()] 
     """
     def action(inv: Invocation) -> None:
         account = None if name is None else validate_name(name)
-        result = inv.bank().verify(account)
+        with inv.renderer.tally("verify", "accounts", failed="mismatched") as update:
+            result = inv.bank().verify(account, update)
         inv.finish("verify", result, ExitStatus.OK if result.ok else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -37,6 +37,9 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same operations.")] = 1,
     keep: Annotated[bool, typer.Option(
         "--keep", help="Keep the simulation's accounts (in their own namespace).")] = False,
+    plot: Annotated[Optional[str], typer.Option(
+        metavar="FILE.svg", help="Also save the report, with its latency histogram and "
+        "throughput over time, as an SVG picture.")] = None,
     json_: JsonOption = False,
 ) -> None:
     """Run a seeded random workload under chaos, then check the bank's invariants.
@@ -45,7 +48,10 @@ def simulate(
     Example: raybank simulate --accounts 20 --ops 5000 --concurrency 8 --chaos 0.01
     """
     def action(inv: Invocation) -> None:
+        from raybank.cli.plot import plot_path, write_plot
         from raybank.scenarios.workload import SIMULATION_PREFIX
+
+        picture = None if plot is None else plot_path(plot)  # refused before any work
 
         bank = inv.bank(f"{SIMULATION_PREFIX}{new_op_id()[:8]}")
         from raybank.scenarios.simulation import run_simulation  # imports Ray: only after attach
@@ -53,6 +59,9 @@ def simulate(
         with inv.renderer.progress("simulating") as advance:
             result = run_simulation(bank, accounts=accounts, ops=ops, concurrency=concurrency,
                                     chaos=chaos, seed=seed, keep=keep, on_progress=advance)
+        if picture is not None:
+            write_plot(picture, "simulate", result, f"raybank simulate --seed {seed}")
+            result["plot"] = str(picture)
         inv.finish("simulate", result, ExitStatus.OK if result["ok"] else ExitStatus.CHECK_FAILED)
 
     run(ctx, json_, action)

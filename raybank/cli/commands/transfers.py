@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from raybank.cli.app import JsonOption, OpIdOption
+from raybank.cli.app import JsonOption, OpIdOption, complete_account
 from raybank.cli.runner import Invocation, run
 from raybank.domain.money import parse_amount
 from raybank.domain.names import validate_name
@@ -14,8 +14,8 @@ from raybank.domain.names import validate_name
 
 def transfer(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(metavar="FROM")],
-    target: Annotated[str, typer.Argument(metavar="TO")],
+    source: Annotated[str, typer.Argument(metavar="FROM", autocompletion=complete_account)],
+    target: Annotated[str, typer.Argument(metavar="TO", autocompletion=complete_account)],
     amount: Annotated[str, typer.Argument(metavar="AMT")],
     op_id: OpIdOption = None,
     json_: JsonOption = False,
