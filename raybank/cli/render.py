@@ -43,11 +43,13 @@ def contract(payload: Any) -> Any:
 class Renderer:
     """Writes one command's outcome to the real stdout (results) or stderr (human errors)."""
 
-    def __init__(self, json_mode: bool, stdout: TextIO, stderr: TextIO,
-                 **console_options: Any) -> None:
+    def __init__(self, json_mode: bool, stdout: TextIO, stderr: TextIO, *,
+                 live: bool = True, **console_options: Any) -> None:
         """``console_options`` describe the user's terminal when it is not this process's
-        (the gateway draws for a client): rich's force_terminal, width, _environ."""
+        (the gateway draws for a client): rich's force_terminal, width, _environ.
+        ``live=False``: no progress bars (a batch line: the batch draws its own)."""
         self.json_mode = json_mode
+        self.live = live
         self.stdout = stdout
         self.stderr = stderr
         self._console_options = console_options
@@ -89,9 +91,9 @@ class Renderer:
     @property
     def shows_progress(self) -> bool:
         """Progress is for a person at this process's own terminal: none with --json, in a
-        pipe or a log, or through the gateway (its stderr is a buffer sent back at the
-        end, where a live bar would arrive as noise)."""
-        return (not self.json_mode and self.stderr.isatty()
+        pipe or a log, for a batch line, or through the gateway (its stderr is a buffer
+        sent back at the end, where a live bar would arrive as noise)."""
+        return (self.live and not self.json_mode and self.stderr.isatty()
                 and self.error_console.is_terminal)
 
     @contextlib.contextmanager

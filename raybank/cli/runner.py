@@ -114,7 +114,10 @@ class Invocation:
             from raybank.cli.render import Renderer
 
             options = self.channel.console if self.channel is not None else {}
-            self._renderer = Renderer(self.json_mode, self.stdout, self.stderr, **options)
+            # Only a command of this process's own draws live progress: not a batch line
+            # (the batch has its bar) nor a gateway request (its stderr is a buffer).
+            self._renderer = Renderer(self.json_mode, self.stdout, self.stderr,
+                                      live=self.channel is None, **options)
         return self._renderer
 
     def bank(self, namespace: str | None = None) -> Bank:

@@ -49,8 +49,9 @@ def run_on_a_terminal(bank: Raybank, *args: str) -> tuple[int, str, str]:
 def batch_file(tmp_path, lines: int):
     path = tmp_path / "ops.txt"
     commands = ["create a --balance 10"] + [f"deposit a 1.00 --op-id d{i}" for i in range(lines)]
-    path.write_text("\n".join([*commands, "withdraw a 99999.00"]) + "\n")
-    return path, len(commands) + 1
+    # verify runs alone inside the batch: it must not draw a bar of its own over batch's.
+    path.write_text("\n".join([*commands, "verify", "withdraw a 99999.00"]) + "\n")
+    return path, len(commands) + 2
 
 
 def test_batch_draws_its_bar_on_a_terminal_and_keeps_stdout_pure_json(driver_bank, tmp_path):
@@ -61,6 +62,7 @@ def test_batch_draws_its_bar_on_a_terminal_and_keeps_stdout_pure_json(driver_ban
     assert [r["line"] for r in records] == list(range(1, total + 1))
     assert f"{total}/{total} lines" in terminal
     assert "lines/s" in terminal and "1 failed" in terminal
+    assert "mismatched" not in terminal  # the verify line drew no bar of its own
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(driver_bank, tmp_path):
