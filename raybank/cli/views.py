@@ -135,7 +135,9 @@ def status_view(result: dict[str, Any]) -> list[Any]:
 
 def up_view(result: dict[str, Any]) -> list[Any]:
     verb = "Started" if result["started"] else "Already running:"
-    return [Text(f"{verb} raybank cluster at {result['address']}")]
+    nodes = result.get("nodes", 1)
+    across = f" ({nodes} nodes)" if nodes > 1 else ""
+    return [Text(f"{verb} raybank cluster at {result['address']}{across}")]
 
 
 def down_view(result: dict[str, Any]) -> list[Any]:

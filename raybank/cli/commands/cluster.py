@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from raybank.cli.app import JsonOption
 from raybank.cli.runner import Invocation, run
 
+# Each worker node is a raylet and its agents, a few hundred MB: a local cluster to learn on.
+MAX_NODES = 8
 
-def up(ctx: typer.Context, json_: JsonOption = False) -> None:
+
+def up(
+    ctx: typer.Context,
+    nodes: Annotated[int, typer.Option(
+        min=1, max=MAX_NODES, help="A head and N-1 worker nodes on this machine; on a running "
+        "cluster, workers are added until N nodes live.")] = 1,
+    json_: JsonOption = False,
+) -> None:
     """Start raybank's embedded local Ray cluster if it is not running.
 
-    Example: raybank up
+    Example: raybank up --nodes 3
     """
     def action(inv: Invocation) -> None:
         from raybank.cluster.embedded import Home
         from raybank.cluster.embedded import up as start
 
-        record, started = start(Home(inv.settings.home).ensure())
+        record, started = start(Home(inv.settings.home).ensure(), nodes=nodes)
         inv.finish("up", {"address": record.address, "namespace": inv.settings.namespace,
-                          "started": started})
+                          "started": started, "nodes": 1 + len(record.workers)})
 
     run(ctx, json_, action)
 
