@@ -16,15 +16,23 @@ import typer
 
 from raybank.cli import runner
 from raybank.cli.app import app
-from raybank.cli.commands import accounts, batch, cluster, inspection, scenarios, transfers
+from raybank.cli.commands import (
+    accounts,
+    batch,
+    cluster,
+    inspection,
+    nodes,
+    scenarios,
+    transfers,
+)
 
 for _command in (
-    cluster.up, cluster.down, cluster.status,
+    cluster.up, cluster.down, cluster.status, nodes.nodes, nodes.kill_node,
     accounts.create, accounts.deposit, accounts.withdraw, transfers.transfer,
     accounts.balance, accounts.accounts, accounts.kill, accounts.history,
     inspection.verify, scenarios.demo, scenarios.simulate, batch.batch,
 ):
-    app.command()(_command)
+    app.command(name=_command.__name__.replace("_", "-"))(_command)
 
 _GROUP: Any = None
 
