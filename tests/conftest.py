@@ -43,6 +43,21 @@ def placement() -> str:
     return "actor"
 
 
+@pytest.fixture(scope="session")
+def multinode_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Raybank]:
+    """raybank's embedded cluster as a head and two worker nodes (`up --nodes 3`), shared by
+    every multi-node test and started only when one runs; stopped by `raybank down`.
+
+    Separate from ``session_cluster``: a test here kills a node, which no other test should
+    feel. Tests use its home with a namespace of their own.
+    """
+    bank = start_cluster(tmp_path_factory.mktemp("multinode-home"), "--nodes", "3")
+    try:
+        yield bank
+    finally:
+        stop_cluster(bank)
+
+
 @pytest.fixture(params=["driver", "gateway"])
 def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, tmp_path: Path,
             placement: str) -> Raybank:

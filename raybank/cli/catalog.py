@@ -29,6 +29,9 @@ COMMANDS: dict[str, Facts] = {
     "up": Facts(batch=REFUSE),
     "down": Facts(batch=REFUSE),
     "status": Facts(gateway=True),
+    "nodes": Facts(gateway=True),
+    # Not through the gateway: it may live on the node being killed.
+    "kill-node": Facts(batch=REFUSE),
     "create": Facts(gateway=True, mutating=True, op_id=True, batch=PIPELINE),
     "deposit": Facts(gateway=True, mutating=True, op_id=True, batch=PIPELINE),
     "withdraw": Facts(gateway=True, mutating=True, op_id=True, batch=PIPELINE),

@@ -21,18 +21,19 @@ from raybank.cli.commands import (
     batch,
     cluster,
     inspection,
+    nodes,
     scenarios,
     tools,
     transfers,
 )
 
 for _command in (
-    cluster.up, cluster.down, cluster.status,
+    cluster.up, cluster.down, cluster.status, nodes.nodes, nodes.kill_node,
     accounts.create, accounts.deposit, accounts.withdraw, transfers.transfer,
     accounts.balance, accounts.accounts, accounts.kill, accounts.history,
     inspection.verify, scenarios.demo, scenarios.simulate, batch.batch, tools.env,
 ):
-    app.command()(_command)
+    app.command(name=_command.__name__.replace("_", "-"))(_command)
 
 _GROUP: Any = None
 

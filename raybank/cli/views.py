@@ -43,7 +43,7 @@ def _table(*columns: str, title: str | None = None) -> Table:
     table = PlainTable(*columns, title=None if title is None else Text(title, "table.title"),
                        box=box.SIMPLE_HEAVY, title_justify="left", collapse_padding=True)
     for column in table.columns:
-        if column.header in ("Balance", "Minimum", "Amount", "Held", "Stored", "Live"):
+        if column.header in ("Balance", "Minimum", "Amount", "Held", "Stored", "Live", "After"):
             column.justify = "right"
             # On a narrow terminal money wraps rather than end in "...": a cut-off balance
             # would show a different number.
@@ -151,7 +151,9 @@ def status_view(result: dict[str, Any]) -> list[Any]:
 
 def up_view(result: dict[str, Any]) -> list[Any]:
     verb = "Started" if result["started"] else "Already running:"
-    lines = [Text(f"{verb} raybank cluster at {result['address']}")]
+    nodes = result.get("nodes", 1)
+    across = f" ({nodes} nodes)" if nodes > 1 else ""
+    lines = [Text(f"{verb} raybank cluster at {result['address']}{across}")]
     if result.get("dashboard_url"):
         lines.append(Text(f"Dashboard: {result['dashboard_url']} (its token is in "
                           f"{result['token_path']})"))
@@ -161,6 +163,34 @@ def up_view(result: dict[str, Any]) -> list[Any]:
 def down_view(result: dict[str, Any]) -> list[Any]:
     return [Text("Stopped raybank's cluster." if result["stopped"]
                  else "raybank's cluster was not running.")]
+
+
+def nodes_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Node", "Role", "State", "Address", "Accounts", "Hosts", "Services",
+                   title=f"{len(result['nodes'])} nodes")
+    for node in result["nodes"]:
+        state = (Text("alive", style="green") if node["alive"]
+                 else Text("dead", style="red"))
+        table.add_row(node["node_id"][:12], "head" if node["head"] else "worker", state,
+                      node["address"], str(node["accounts"]), str(node.get("hosts", 0)),
+                      "\n".join(node.get("services", [])) or "-")
+    return [table]
+
+
+def kill_node_view(result: dict[str, Any]) -> list[Any]:
+    table = _table("Account", "Balance", "Node", "After", "Node after", "Restarts",
+                   title=f"kill-node {_short(result['node_id'])}")
+    for before, after in zip(result["before"], result["after"], strict=True):
+        table.add_row(before["name"], _money(before["balance"]),
+                      _short(before["actor"]["node_id"]), _money(after["balance"]),
+                      _short(after["actor"]["node_id"]), str(after["actor"]["restarts"]))
+    count = len(result["before"])
+    verdict = (Text(f"Node killed; its {count} accounts answered again on live nodes after "
+                    f"{result['seconds']:.1f} s, balances unchanged.", style="green")
+               if result["recovered"] else
+               Text("Node killed; a balance changed meanwhile (another client was writing).",
+                    style="yellow"))
+    return [table, verdict]
 
 
 def demo_view(result: dict[str, Any]) -> list[Any]:
@@ -220,5 +250,6 @@ VIEWS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "account": account_view, "accounts": accounts_view, "kill": kill_view,
     "history": history_view, "transfer": transfer_view, "verify": verify_view,
     "status": status_view, "up": up_view, "down": down_view, "demo": demo_view,
-    "simulate": simulate_view, "env": env_view,
+    "simulate": simulate_view, "env": env_view, "nodes": nodes_view,
+    "kill-node": kill_node_view,
 }

@@ -1,11 +1,11 @@
 """raybank's own Ray cluster: start it, find it again, attach to it, stop only it.
 
-The embedded cluster is a ``ray start --head`` launched in a new session (``setsid``), so
-every process Ray spawns for it -- GCS, raylet, agents, workers -- shares one session id.
-Session ids are pids, and pids are reused: a record left by a cluster that died may name a
-session that now belongs to something else. So ``down`` stops a process only if it is in
-that session *and* proves it belongs to this cluster (see ``_belongs``). It never runs
-``ray stop``, which would stop every Ray cluster of the user.
+The embedded cluster is a ``ray start --head`` and, with ``up --nodes N``, N-1 worker nodes
+on this machine (``ray start --address=<head>``, each its own raylet, as Ray's own
+``ray.cluster_utils.Cluster`` does in its tests). Each node is launched in a session of its
+own, and its processes are found and stopped only by proof (raybank.cluster.processes): never
+``ray stop``, which would stop every Ray cluster of the user. ``cluster.json`` records the
+head and every worker, so ``down`` stops exactly these and ``kill-node`` exactly one worker.
 
 Ray binds its ports on every interface whatever its flags, so the cluster is made private
 with token authentication: a random secret in ``cluster.token`` (mode 0600) that the cluster
@@ -23,18 +23,24 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
+from raybank.cluster.processes import (
+    CLUSTER_ID_VARIABLE,
+    TEMP_PREFIX,
+    answers,
+    free_ports,
+    stop_group,
+)
 from raybank.domain.errors import (
     ClusterStartFailed,
     ClusterUnreachable,
@@ -47,11 +53,7 @@ from raybank.domain.errors import (
 from raybank.storage.files import PRIVATE_FILE, private_dir, read_bytes, write_atomically
 
 START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 5.0
-CONNECT_TIMEOUT_S = 2.0
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
-TEMP_PREFIX = "raybank-"
-CLUSTER_ID_VARIABLE = "RAYBANK_CLUSTER_ID"
 # Ray reads a token from here before RAY_AUTH_TOKEN_PATH: one left in the environment for
 # another cluster would lock raybank out of its own, so it is never passed on.
 TOKEN_VARIABLE = "RAY_AUTH_TOKEN"
@@ -59,8 +61,38 @@ TOKEN_VARIABLE = "RAY_AUTH_TOKEN"
 # through raybank's `dashboard` extra; looked up without importing them.
 DASHBOARD_MODULES = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "opentelemetry",
                      "prometheus_client", "pydantic")
+WORKER_CPUS = 1
+# Node-death detection. Ray's defaults (a health check every 3 s, dead after 5 failures, each
+# waiting up to 10 s) take about 15 s to notice a lost node; on one machine over loopback a
+# check answers in milliseconds, so a check a second, dead after 3 failures, notices a killed
+# node in about 3 s (docs/design.md, "When a node dies", has the measurement). The GCS runs
+# the checks, so the head's system config is the one that counts.
+SYSTEM_CONFIG = {"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
+                 "health_check_failure_threshold": 3}
 # Ray's own start-up script, run with this interpreter so the same Ray is used.
 _RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+
+
+def _check_types(record: Any, types: dict[str, Any]) -> None:
+    for key, kind in types.items():
+        value = getattr(record, key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise TypeError(f"{key} is {value!r}")
+
+
+@dataclass(frozen=True)
+class WorkerNode:
+    """A worker node raybank started (``up --nodes N``): its processes and its raylet."""
+
+    session_id: int
+    temp_dir: str
+    cluster_id: str  # this node's own proof: RAYBANK_CLUSTER_ID of its processes
+    node_manager_port: int  # tells its Ray node apart (ray.nodes()'s NodeManagerPort)
+    started_at: float
+
+    def __post_init__(self) -> None:
+        _check_types(self, {"session_id": int, "temp_dir": str, "cluster_id": str,
+                            "node_manager_port": int, "started_at": (int, float)})
 
 
 @dataclass(frozen=True)
@@ -71,18 +103,33 @@ class ClusterRecord:
     session_id: int
     temp_dir: str
     started_at: float
-    # Random, in the environment of every process of the cluster (RAYBANK_CLUSTER_ID).
+    # Random, in the environment of every process of the head (RAYBANK_CLUSTER_ID).
     # Empty in records written before it existed: then only the temp-dir proofs apply.
     cluster_id: str = ""
+    workers: tuple[WorkerNode, ...] = ()
     dashboard_url: str = ""  # "" when started without the dashboard (the default)
 
     def __post_init__(self) -> None:
-        types = {"address": str, "session_id": int, "temp_dir": str,
-                 "started_at": (int, float), "cluster_id": str, "dashboard_url": str}
-        for key, kind in types.items():
-            value = getattr(self, key)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise TypeError(f"{key} is {value!r}")
+        _check_types(self, {"address": str, "session_id": int, "temp_dir": str,
+                            "started_at": (int, float), "cluster_id": str,
+                            "workers": tuple, "dashboard_url": str})
+        for worker in self.workers:
+            if not isinstance(worker, WorkerNode):
+                raise TypeError(f"worker is {worker!r}")
+
+    @classmethod
+    def from_json(cls, data: Any) -> ClusterRecord:
+        if not isinstance(data, dict):
+            raise TypeError(f"record is {data!r}")
+        workers = data.get("workers", [])
+        if not isinstance(workers, list) or not all(isinstance(w, dict) for w in workers):
+            raise TypeError(f"workers is {workers!r}")
+        return cls(**{**data, "workers": tuple(WorkerNode(**w) for w in workers)})
+
+    def live_workers(self) -> list[WorkerNode]:
+        """The recorded workers whose raylet still answers."""
+        return [worker for worker in self.workers
+                if answers(f"127.0.0.1:{worker.node_manager_port}", timeout=0.5)]
 
 
 class Home:
@@ -119,7 +166,7 @@ class Home:
         if not self.record_path.exists():
             return None
         try:
-            return ClusterRecord(**json.loads(read_bytes(self.record_path)))
+            return ClusterRecord.from_json(json.loads(read_bytes(self.record_path)))
         except (TypeError, ValueError) as error:
             raise StorageCorrupt(f"{self.record_path} is corrupt: {error}") from error
 
@@ -162,33 +209,10 @@ def check_home(path: Path) -> None:
                       "write, such as ~/.raybank")
 
 
-def answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """Does something accept TCP connections at ``host:port``? (Ray's init would hang.)"""
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
 def running_record(home: Home) -> ClusterRecord | None:
     """The embedded cluster's record if that cluster is up."""
     record = home.read_record()
     return record if record and answers(record.address) else None
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def auth_environment(home: Home) -> dict[str, str]:
@@ -201,10 +225,13 @@ def dashboard_installed() -> bool:
     return all(importlib.util.find_spec(module) is not None for module in DASHBOARD_MODULES)
 
 
-def up(home: Home, num_cpus: int | None = None, dashboard: bool = False
+def up(home: Home, num_cpus: int | None = None, nodes: int = 1, dashboard: bool = False
        ) -> tuple[ClusterRecord, bool]:
     """Start the embedded cluster unless it runs; returns (record, started).
 
+    ``nodes``: how many nodes it should have, the head and ``nodes - 1`` workers. On a
+    running cluster with fewer live workers, workers are added until it has that many (a
+    node lost to ``kill-node`` comes back this way); none is ever stopped.
     ``dashboard``: with Ray's dashboard on 127.0.0.1 (exit 2 if its extra is missing, or
     if the cluster already runs without it: a running cluster cannot add it).
     """
@@ -213,64 +240,127 @@ def up(home: Home, num_cpus: int | None = None, dashboard: bool = False
                            "pip install 'raybank[dashboard]'")
     with home.lock():
         record = home.read_record()
-        if record and answers(record.address):
+        started = False
+        if record is not None and answers(record.address):
             if dashboard and not record.dashboard_url:
                 raise InvalidOption("raybank's cluster is running without the dashboard: "
                                     "stop it with `raybank down` (data stays on disk), then "
                                     "run `raybank up --dashboard`")
-            return record, False
-        if record:
-            _stop_session(record)  # leftovers of a cluster that died: clear them first
-        return _start(home, num_cpus, dashboard), True
+        else:
+            if record:
+                _stop_all(record)  # leftovers of a cluster that died: clear them first
+            record, started = _start_head(home, num_cpus, dashboard), True
+        missing = nodes - 1 - len(record.live_workers())
+        if missing > 0:
+            record = _start_workers(home, record, missing)
+        return record, started
 
 
-def _start(home: Home, num_cpus: int | None, dashboard: bool = False) -> ClusterRecord:
-    gcs, node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics, web = (
-        _free_ports(8)
-    )
-    # Loopback only: the dashboard can submit jobs. Ray also asks its requests for the
-    # cluster's token (token authentication covers the dashboard).
-    dashboard_flags = (["--include-dashboard=true", "--dashboard-host=127.0.0.1",
-                        f"--dashboard-port={web}"] if dashboard
-                       else ["--include-dashboard=false"])
+class _Launch(NamedTuple):
+    process: subprocess.Popen[bytes]  # `ray start`, the leader of the node's session
+    temp_dir: str
+    cluster_id: str
+    node_manager_port: int
+
+
+def _ray_start(home: Home, arguments: list[str], log_name: str) -> _Launch:
+    """Launch one ``ray start`` (one node) in a session of its own."""
     # Ray's socket paths must stay short, so its temp dir lives under /tmp, not the home.
     # Ray makes its temp dir world-writable; inside a 0700 folder, no one else can reach the
     # raylet's and object store's sockets in it.
     temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+    node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics = (
+        free_ports(6))
     command = [
-        sys.executable, "-c", _RAY_CLI, "start", "--head",
-        "--node-ip-address=127.0.0.1", f"--port={gcs}",
+        sys.executable, "-c", _RAY_CLI, "start", *arguments,
+        "--node-ip-address=127.0.0.1",
         f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
         f"--dashboard-agent-listen-port={agent_listen}",
         f"--dashboard-agent-grpc-port={agent_grpc}",
         f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
-        *dashboard_flags, "--disable-usage-stats",
+        "--disable-usage-stats",
         f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={temp_dir}/ray",
-        f"--num-cpus={num_cpus or os.cpu_count() or 1}",
     ]
     cluster_id = secrets.token_hex(16)
     env = {key: value for key, value in os.environ.items()
            if key not in ("RAY_ADDRESS", TOKEN_VARIABLE)}
     env.update(auth_environment(home), **{CLUSTER_ID_VARIABLE: cluster_id})
-    log_path = home.log_dir / "ray-start.log"
-    with open(log_path, "ab") as log:
+    with open(home.log_dir / log_name, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    env=env, start_new_session=True, cwd=home.path)
-    record = ClusterRecord(address=f"127.0.0.1:{gcs}", session_id=process.pid,
-                           temp_dir=temp_dir, started_at=time.time(), cluster_id=cluster_id,
+    return _Launch(process, temp_dir, cluster_id, node_manager)
+
+
+def _started(process: subprocess.Popen[bytes]) -> bool:
+    try:
+        return process.wait(timeout=START_TIMEOUT_S) == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _start_head(home: Home, num_cpus: int | None, dashboard: bool) -> ClusterRecord:
+    gcs, web = free_ports(2)
+    # Loopback only: the dashboard can submit jobs. Ray also asks its requests for the
+    # cluster's token (token authentication covers the dashboard).
+    dashboard_flags = (["--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                        f"--dashboard-port={web}"] if dashboard
+                       else ["--include-dashboard=false"])
+    head = _ray_start(home, [
+        "--head", f"--port={gcs}", *dashboard_flags,
+        f"--system-config={json.dumps(SYSTEM_CONFIG)}",
+        f"--num-cpus={num_cpus or os.cpu_count() or 1}"], "ray-start.log")
+    record = ClusterRecord(address=f"127.0.0.1:{gcs}", session_id=head.process.pid,
+                           temp_dir=head.temp_dir, started_at=time.time(),
+                           cluster_id=head.cluster_id,
                            dashboard_url=f"http://127.0.0.1:{web}" if dashboard else "")
     home.write_record(record)  # before waiting: a crash now still lets `down` clean up
-    try:
-        returncode = process.wait(timeout=START_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        returncode = None
-    if returncode != 0 or not answers(record.address):
-        _stop_session(record)
+    if not _started(head.process) or not answers(record.address):
+        stop_group(record, gone_when_refused=record.address)
         home.record_path.unlink(missing_ok=True)
-        raise ClusterStartFailed(
-            f"could not start the embedded Ray cluster (see {log_path})"
-        )
+        raise ClusterStartFailed(f"could not start the embedded Ray cluster (see "
+                                 f"{home.log_dir / 'ray-start.log'})")
     return record
+
+
+def _start_workers(home: Home, record: ClusterRecord, count: int) -> ClusterRecord:
+    """Start ``count`` worker nodes at once and record them; a worker that fails is cleared."""
+    launched = [_ray_start(home, [f"--address={record.address}", f"--num-cpus={WORKER_CPUS}"],
+                           "ray-start-worker.log") for _ in range(count)]
+    workers = [WorkerNode(session_id=launch.process.pid, temp_dir=launch.temp_dir,
+                          cluster_id=launch.cluster_id,
+                          node_manager_port=launch.node_manager_port, started_at=time.time())
+               for launch in launched]
+    # Recorded before waiting: a crash now still lets `down` clean up.
+    home.write_record(replace(record, workers=(*record.live_workers(), *workers)))
+    failed = [worker for launch, worker in zip(launched, workers, strict=True)
+              if not _started(launch.process)]
+    for worker in failed:
+        stop_group(worker)
+    record = replace(record, workers=tuple(w for w in (*record.live_workers(), *workers)
+                                           if w not in failed))
+    home.write_record(record)
+    if failed:
+        raise ClusterStartFailed(f"could not start {len(failed)} of {count} worker nodes (see "
+                                 f"{home.log_dir / 'ray-start-worker.log'})")
+    return record
+
+
+def kill_worker(home: Home, worker: WorkerNode) -> bool:
+    """Crash one worker node: SIGKILL its processes (proved to be its own) and nothing else,
+    wait until they are gone, and forget it. True if any of its processes were running."""
+    with home.lock():
+        killed = stop_group(worker, signals=(signal.SIGKILL,))
+        record = home.read_record()
+        if record is not None:
+            home.write_record(replace(record, workers=tuple(
+                w for w in record.workers if w != worker)))
+        return killed
+
+
+def _stop_all(record: ClusterRecord) -> bool:
+    """Stop the workers, then the head; True if any of their processes were running."""
+    stopped = [stop_group(worker) for worker in record.workers]
+    return stop_group(record, gone_when_refused=record.address) or any(stopped)
 
 
 def down(home: Home) -> bool:
@@ -280,97 +370,9 @@ def down(home: Home) -> bool:
         if record is None:
             return False
         was_running = answers(record.address)
-        stopped_any = _stop_session(record)
+        stopped_any = _stop_all(record)
         home.record_path.unlink(missing_ok=True)
         return was_running or stopped_any
-
-
-def _session_processes(record: ClusterRecord) -> list[int]:
-    """This user's live processes of the cluster's session that prove they are the cluster's."""
-    uid = os.getuid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if entry.stat().st_uid != uid:
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            state, sid = fields[0], int(fields[3])
-        except (OSError, IndexError, ValueError):
-            continue
-        if sid == record.session_id and state != "Z" and _belongs(entry, record):
-            found.append(int(entry.name))
-    return found
-
-
-def _belongs(process: Path, record: ClusterRecord) -> bool:
-    """Does this process (a /proc entry) prove it is one of the cluster's own?
-
-    Any one proof will do, because Ray's processes each show a different one: the cluster
-    id in the environment every process inherits from ``ray start`` (setproctitle may
-    overwrite that area in renamed workers), or the cluster's private temp dir in the
-    command line (GCS, raylet), the working folder, or an open file (the agents that renamed
-    themselves still hold their logs there; RAY-NOTES.md).
-    """
-    if record.cluster_id and _reads(process / "environ", lambda path: (
-            f"{CLUSTER_ID_VARIABLE}={record.cluster_id}".encode()
-            in path.read_bytes().split(b"\0"))):
-        return True
-    if not _created_temp_dir(record.temp_dir):
-        return False  # a record naming some other folder proves nothing by it
-    inside = os.fsencode(record.temp_dir.rstrip("/") + "/")
-
-    def points_inside(link: Path) -> bool:
-        return (os.fsencode(os.readlink(link)) + b"/").startswith(inside)
-
-    return (_reads(process / "cmdline", lambda path: inside in path.read_bytes())
-            or _reads(process / "cwd", points_inside)
-            or _reads(process / "fd", lambda fds: any(
-                _reads(fd, points_inside) for fd in fds.iterdir())))
-
-
-def _reads(path: Path, check: Callable[[Path], bool]) -> bool:
-    """``check(path)``, or False when the process is gone or hides it (another user's)."""
-    try:
-        return check(path)
-    except OSError:
-        return False
-
-
-def _created_temp_dir(path: str) -> bool:
-    """Is ``path`` a temp dir of the kind ``_start`` makes, owned by this user?"""
-    folder = Path(path)
-    if folder.parent != Path(tempfile.gettempdir()) or not folder.name.startswith(TEMP_PREFIX):
-        return False
-    try:
-        info = folder.lstat()
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-
-
-def _stop_session(record: ClusterRecord) -> bool:
-    """SIGTERM the cluster's processes, SIGKILL what lingers; True if any were running."""
-    found = _session_processes(record)
-    pids = found
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and _session_processes(record):
-            time.sleep(0.1)
-        pids = _session_processes(record)
-        if not pids:
-            break
-    # A zombie still passes `kill -0`; the cluster is gone when its GCS port refuses.
-    deadline = time.monotonic() + STOP_GRACE_S
-    while answers(record.address, timeout=0.2) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _created_temp_dir(record.temp_dir):  # never a folder raybank did not make
-        shutil.rmtree(record.temp_dir, ignore_errors=True)
-    return bool(found)
 
 
 def attach(home: Home, address: str | None, namespace: str) -> str:

@@ -26,7 +26,8 @@ __all__ = [
     # exit 2
     "UsageError", "InvalidAmount", "InvalidName", "InvalidNamespace", "InvalidOpId",
     "InvalidOption", "InvalidHome", "SameAccount", "InvalidBatchLine",
-    "UnreadableInput", "MissingExtra",
+    "UnreadableInput", "MissingExtra", "UnknownNode", "HeadNodeRefused", "ForeignNode",
+    "NodeNotAlive",
     # exit 4
     "StorageCorrupt", "StorageMissing", "StorageUnreadable", "StorageUnwritable",
     "StorageLocked", "StorageUnsafePath", "StorageConflict", "StaleShard",
@@ -202,6 +203,30 @@ class InvalidOption(InvalidInput):
     """An option's value is not one of its choices, or not for this namespace."""
 
     code = "invalid-option"
+
+
+class UnknownNode(InvalidInput):
+    """A node id (or prefix) that names no node of the cluster, or more than one."""
+
+    code = "unknown-node"
+
+
+class HeadNodeRefused(InvalidInput):
+    """kill-node of the head: without GCS fault tolerance the whole cluster would go."""
+
+    code = "head-node-refused"
+
+
+class ForeignNode(InvalidInput):
+    """kill-node of a node raybank did not start: its processes are not raybank's to kill."""
+
+    code = "foreign-node"
+
+
+class NodeNotAlive(InvalidInput):
+    """kill-node of a node that is already dead."""
+
+    code = "node-not-alive"
 
 
 class InvalidHome(InvalidInput):

@@ -39,3 +39,47 @@ def live_names(namespace: str) -> set[str]:
     """Names of the live (or restarting) named actors of one namespace, in one GCS call."""
     return {entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
             if entry["namespace"] == namespace}
+
+
+# A resource Ray gives the head node only.
+_HEAD_RESOURCE = "node:__internal_head__"
+
+
+def node_table() -> list[dict[str, Any]]:
+    """Every node the GCS knows, the dead ones too: id, head, alive, address, raylet port.
+
+    ``ray.nodes()`` is public and reads the GCS alone (no dashboard needed).
+    """
+    return [{"node_id": node["NodeID"], "head": _HEAD_RESOURCE in node.get("Resources", {}),
+             "alive": bool(node["Alive"]),
+             "address": f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}",
+             "node_manager_port": int(node["NodeManagerPort"])}
+            for node in ray.nodes()]
+
+
+def actors_by_node(namespace: str) -> dict[str, list[str]]:
+    """Node id -> names of the namespace's named actors running (ALIVE) on it.
+
+    The actor table names no namespace, so it is matched with the namespace's live names;
+    a name that runs in several namespaces at once is settled by its handle's actor id.
+    """
+    from ray._private import state
+
+    names = live_names(namespace)
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for entry in state.actors(actor_state_name="ALIVE").values():
+        if entry.get("Name") in names:
+            entries.setdefault(entry["Name"], []).append(entry)
+    placed: dict[str, list[str]] = {}
+    for name, found in entries.items():
+        if len(found) > 1:
+            try:
+                own = actor_id(ray.get_actor(name, namespace=namespace))
+            except ValueError:  # gone since the table was read
+                continue
+            found = [entry for entry in found if entry["ActorID"] == own]
+        for entry in found:
+            node = (entry.get("Address") or {}).get("NodeID")
+            if node:
+                placed.setdefault(node, []).append(name)
+    return {node: sorted(names) for node, names in placed.items()}

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from raybank.cluster.embedded import ClusterRecord, Home, _stop_session
+from raybank.cluster.embedded import ClusterRecord, Home
+from raybank.cluster.processes import stop_group
 from tests.support.cli import Raybank
 
 
@@ -73,7 +74,7 @@ def test_clearing_a_dead_clusters_leftovers_leaves_a_reused_session_alone(
     keep = tmp_path / "not-raybanks"
     keep.mkdir()
     record = stale_record(tmp_path / "home", bystander.pid, keep)
-    assert _stop_session(record) is False
+    assert stop_group(record) is False
     assert alive(bystander)
     assert keep.is_dir()
 
@@ -90,7 +91,7 @@ def test_own_processes_are_recognised_by_the_cluster_id_in_their_environment(
                                temp_dir=str(tmp_path / "gone"), started_at=time.time(),
                                cluster_id=cluster_id)
         home.write_record(record)
-        assert _stop_session(record) is True
+        assert stop_group(record) is True
         assert process.wait(timeout=10) == -signal.SIGTERM
     finally:
         if process.poll() is None:

@@ -78,9 +78,10 @@ def wait_all(processes: list[subprocess.Popen[str]], timeout: float = CLI_TIMEOU
     return results
 
 
-def start_cluster(home: Path) -> Raybank:
+def start_cluster(home: Path, *options: str) -> Raybank:
+    """raybank's embedded cluster in ``home``, started by `raybank up` (with ``options``)."""
     bank = Raybank(home=home, namespace="raybank")
-    up = bank.json("up")
+    up = bank.json("up", *options)
     assert up["started"] is True
     return bank
 

@@ -9,24 +9,33 @@ import typer
 from raybank.cli.app import JsonOption
 from raybank.cli.runner import Invocation, run
 
+# Each worker node is a raylet and its agents, a few hundred MB: a local cluster to learn on.
+MAX_NODES = 8
 
-def up(ctx: typer.Context,
-       dashboard: Annotated[bool, typer.Option(
-           "--dashboard", help="With Ray's dashboard on 127.0.0.1 (needs "
-           "pip install 'raybank[dashboard]').")] = False,
-       json_: JsonOption = False) -> None:
+
+def up(
+    ctx: typer.Context,
+    nodes: Annotated[int, typer.Option(
+        min=1, max=MAX_NODES, help="A head and N-1 worker nodes on this machine; on a running "
+        "cluster, workers are added until N nodes live.")] = 1,
+    dashboard: Annotated[bool, typer.Option(
+        "--dashboard", help="With Ray's dashboard on 127.0.0.1 (needs "
+        "pip install 'raybank[dashboard]').")] = False,
+    json_: JsonOption = False,
+) -> None:
     """Start raybank's embedded local Ray cluster if it is not running.
 
-    Example: raybank up
+    Example: raybank up --nodes 3
     """
     def action(inv: Invocation) -> None:
         from raybank.cluster.embedded import Home
         from raybank.cluster.embedded import up as start
 
         home = Home(inv.settings.home).ensure()
-        record, started = start(home, dashboard=dashboard)
+        record, started = start(home, nodes=nodes, dashboard=dashboard)
         inv.finish("up", {"address": record.address, "namespace": inv.settings.namespace,
-                          "started": started, "dashboard_url": record.dashboard_url or None,
+                          "started": started, "nodes": 1 + len(record.workers),
+                          "dashboard_url": record.dashboard_url or None,
                           "token_path": str(home.token_path)})
 
     run(ctx, json_, action)
