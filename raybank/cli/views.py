@@ -217,6 +217,8 @@ def simulate_view(result: dict[str, Any]) -> list[Any]:
         ("latency p50 / p99 ms",
          f"{result['latency_ms']['p50']:.1f} / {result['latency_ms']['p99']:.1f}"),
         ("actors killed", result["kills"]), ("actor restarts", result["restarts"]),
+        *([("nodes killed (and replaced)", result["node_kills"])]
+          if result.get("node_chaos") else []),
         ("placement", result.get("placement", "actor")),
         ("memory per " + ("host actor" if result.get("placement") == "hosted"
                           else "account actor"), "-" if memory is None else f"{memory:.0f} MB"),

@@ -390,17 +390,30 @@ def attach(home: Home, address: str | None, namespace: str) -> str:
     if record is not None and record.address == address:
         os.environ.pop(TOKEN_VARIABLE, None)
         os.environ.update(auth_environment(home))
-    if "ray" in sys.modules and _already_driver(address):
-        return address
+    if "ray" not in sys.modules or not _already_driver(address):
+        import ray
+
+        try:
+            ray.init(address=address, namespace=namespace, log_to_driver=False,
+                     logging_level=logging.ERROR, configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ClusterUnreachable(f"cannot attach to the Ray cluster at {address}: "
+                                     f"{error}") from error
+    if record is None or record.address != address:
+        _check_foreign_nodes(home)
+    return address
+
+
+def _check_foreign_nodes(home: Home) -> None:
+    """On a cluster raybank did not start, make sure each other live node sees the home
+    (this process runs on a node of the cluster: that one sees it)."""
     import ray
 
-    try:
-        ray.init(address=address, namespace=namespace, log_to_driver=False,
-                 logging_level=logging.ERROR, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ClusterUnreachable(f"cannot attach to the Ray cluster at {address}: "
-                                 f"{error}") from error
-    return address
+    from raybank.cluster.shared_home import check_shared_home
+
+    here = ray.get_runtime_context().get_node_id()
+    check_shared_home(home.path, [node["NodeID"] for node in ray.nodes()
+                                  if node["Alive"] and node["NodeID"] != here])
 
 
 def _already_driver(address: str) -> bool:

@@ -25,7 +25,7 @@ __all__ = [
     "AccountExists", "InsufficientFunds", "BelowMinimum", "OpIdReused", "NoSuchHold",
     # exit 2
     "UsageError", "InvalidAmount", "InvalidName", "InvalidNamespace", "InvalidOpId",
-    "InvalidOption", "InvalidHome", "SameAccount", "InvalidBatchLine",
+    "InvalidOption", "InvalidHome", "HomeNotShared", "SameAccount", "InvalidBatchLine",
     "UnreadableInput", "MissingExtra", "UnknownNode", "HeadNodeRefused", "ForeignNode",
     "NodeNotAlive",
     # exit 4
@@ -233,6 +233,12 @@ class InvalidHome(InvalidInput):
     """A home that cannot be named, or that others own or may write to."""
 
     code = "invalid-home"
+
+
+class HomeNotShared(InvalidHome):
+    """A node of the cluster does not see the home at the same path (``--address``)."""
+
+    code = "home-not-shared"
 
 
 class SameAccount(InvalidInput):

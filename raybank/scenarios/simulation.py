@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raybank.routing.introspection import actor_id, describe
 from raybank.service.bank import Bank
 from raybank.service.namespace import passivation_counts
 from raybank.actors.coordinator import COORDINATOR_NAME
 from raybank.domain.errors import BankError, RuleViolation, StorageError
+from raybank.scenarios.node_chaos import NodeChaos
 from raybank.storage.sharded import storage_for
 from raybank.scenarios.workload import (
     DEPOSIT,
@@ -123,7 +125,7 @@ def execute(bank: Bank, operation: Operation) -> str:
 
 
 def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, chaos: float,
-                   seed: int, keep: bool,
+                   seed: int, keep: bool, node_chaos: NodeChaos | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     names = account_names("sim-", accounts)
     floors = minimums(names, seed)
@@ -131,8 +133,11 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
                       for name in names])
     openings = dict.fromkeys(names, OPENING_BALANCE)
     operations = plan(seed, names, ops)
-    progress = ray.remote(ProgressActor).options(num_cpus=0).remote()
-    remote_client = ray.remote(SimulationClient).options(num_cpus=0)
+    # The clients are the bank's users, not its state: they stay on the driver's node,
+    # which node chaos never kills.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    progress = ray.remote(ProgressActor).options(num_cpus=0, scheduling_strategy=here).remote()
+    remote_client = ray.remote(SimulationClient).options(num_cpus=0, scheduling_strategy=here)
     victims = [*names, COORDINATOR_NAME]  # accounts and the transfer coordinator
     clients = [remote_client.remote(str(bank.home), bank.namespace, index, seed, chaos,
                                     victims, progress)
@@ -143,9 +148,14 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
     waiting = list(pending)
     while waiting:
         _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=0.25)
+        done = ray.get(progress.totals.remote())[0]
+        if node_chaos is not None:
+            node_chaos.tick(done)
         if on_progress is not None:
-            on_progress(ray.get(progress.totals.remote())[0], len(operations))
+            on_progress(done, len(operations))
     seconds = time.perf_counter() - started
+    if node_chaos is not None:
+        node_chaos.finish()
     outcomes: list[Outcome] = []
     kills = 0
     for shard_outcomes, shard_kills in ray.get(pending):
@@ -174,6 +184,8 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         "placement": bank.placement.kind, "activations": report["activations"],
         "evictions": report["evictions"],
         "calls": report["calls"], "seed": seed, "concurrency": concurrency, "chaos": chaos,
+        "node_chaos": node_chaos.probability if node_chaos else 0.0,
+        "node_kills": node_chaos.kills if node_chaos else 0,
         **passivation_counts(bank.home, bank.namespace),
         "invariants": invariants,
         "ok": all(invariants.values()) and statuses["error"] == 0,

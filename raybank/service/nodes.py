@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from raybank.cluster.embedded import ClusterRecord, Home, WorkerNode, kill_worker
 from raybank.domain.errors import ForeignNode, HeadNodeRefused, NodeNotAlive, UnknownNode
+from raybank.routing.hosted import HOST_PREFIX, host_name
 from raybank.routing.introspection import actors_by_node, node_table
 
 if TYPE_CHECKING:
     from raybank.service.bank import Bank
 
 _NODE_ID = re.compile(r"[0-9a-f]{1,56}")
-HOST_PREFIX = "raybank:host-"
+# In hosted placement, the accounts a kill-node report follows for each lost host: enough to
+# see them come back (one call wakes the whole host), not a hundred thousand rows.
+SHOWN_PER_HOST = 5
 
 
 def _is_account(name: str) -> bool:
@@ -88,8 +92,7 @@ def kill_node(bank: Bank, home: Home, record: ClusterRecord | None, prefix: str
     if worker is None:
         raise ForeignNode(f"node {node['node_id'][:8]} was not started by raybank "
                           "(`raybank up --nodes N`): its processes are not raybank's to kill")
-    names = [name for name in actors_by_node(bank.namespace).get(node["node_id"], [])
-             if _is_account(name)]
+    names = _accounts_on(bank, actors_by_node(bank.namespace).get(node["node_id"], []))
     before = _read(bank, names)
     killed_at = time.monotonic()
     kill_worker(home, worker)
@@ -99,6 +102,22 @@ def kill_node(bank: Bank, home: Home, record: ClusterRecord | None, prefix: str
                     for a, b in zip(after, before, strict=True))
     return {"node_id": node["node_id"], "before": before, "after": after,
             "seconds": round(seconds, 2), "recovered": recovered}
+
+
+def _accounts_on(bank: Bank, actors: list[str]) -> list[str]:
+    """The accounts a node's loss takes away: its account actors, or, in hosted placement,
+    the first few accounts (by name) of each host actor on it."""
+    hosts = {actor for actor in actors if actor.startswith(HOST_PREFIX)}
+    if not hosts:
+        return [actor for actor in actors if _is_account(actor)]
+    shown: Counter[str] = Counter()
+    names = []
+    for name in bank.storage.names():
+        host = host_name(bank.placement.host_of(name))
+        if host in hosts and shown[host] < SHOWN_PER_HOST:
+            shown[host] += 1
+            names.append(name)
+    return names
 
 
 def _read(bank: Bank, names: list[str]) -> list[dict[str, Any]]:

@@ -79,6 +79,8 @@ def test_kill_node_refuses_the_head_a_foreign_node_and_an_unknown_id(
     assert not any(node["killable"] for node in seen)
     foreign = stranger.json("--address", address, "kill-node", worker["node_id"], expect=2)
     assert foreign["error"]["code"] == "foreign-node"
+    chaos = stranger.json("--address", address, "simulate", "--node-chaos", "0.1", expect=2)
+    assert chaos["error"]["code"] == "invalid-option"
     assert all(node["alive"] for node in nodes_of(bank))  # nothing was killed
 
 
@@ -198,3 +200,76 @@ def test_a_killed_worker_loses_nothing_acknowledged_and_applies_nothing_twice(
     again = bank.json("kill-node", victim["node_id"], expect=2)
     assert again["error"]["code"] == "node-not-alive"
 
+
+
+def test_a_hosted_bank_reached_through_address_survives_a_node_loss(
+        multinode_cluster, tmp_path):
+    """Runs after the test above: `up --nodes 3` first adds a worker back in its place."""
+    owner = bank_on(multinode_cluster)
+    assert owner.json("up", "--nodes", "3")["nodes"] == 3
+    address = owner.json("status")["address"]
+    home = tmp_path / "shared-home"
+    home.mkdir(mode=0o700)
+    # Another home, through --address: the cluster is not this home's own.
+    bank = Raybank(home=home, namespace=owner.namespace, extra_env={
+        "RAYBANK_NO_GATEWAY": "1", "RAY_AUTH_MODE": "token", "RAYBANK_HOSTS": "6",
+        "RAY_AUTH_TOKEN_PATH": str(multinode_cluster.home / "cluster.token")})
+    names = [f"acct{i}" for i in range(ACCOUNTS * 2)]
+    opened = bank("--address", address, "--placement", "hosted", "batch", "-", "--json",
+                  input="".join(f"create {name} --balance 100.00\n" for name in names))
+    assert opened.code == 0, (opened.stdout, opened.stderr[-2000:])
+    # Every other live node was asked to read a marker in the home, and did.
+    nodes = bank.json("--address", address, "nodes")["nodes"]
+    alive = [node for node in nodes if node["alive"]]
+    checked = json.loads((home / "shared-check.json").read_text())
+    assert len(checked) >= len(alive) - 1 and set(checked) <= {n["node_id"] for n in alive}
+    assert bank.json("--address", address, "status")["placement"] == "hosted"
+    assert sum(node["hosts"] for node in alive) == 6
+    workers = [node for node in alive if not node["head"]]
+    victim = max(workers, key=lambda node: node["hosts"])
+    assert victim["hosts"], "no host actor lives on a worker"
+
+    lines = [f"deposit {names[i % len(names)]} {i % 5 + 1} --op-id hd-{i}" for i in range(60)]
+    batch = subprocess.Popen(bank.command("--address", address, "batch", "-", "--json"),
+                             env=bank.env, text=True, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    feeder = threading.Thread(target=feed, args=(batch.stdin, lines, 0.1))
+    feeder.start()
+    with batch.stdout:
+        first = batch.stdout.readline()
+        assert feeder.is_alive(), "every line was sent before the kill: make it longer"
+        killed = owner("kill-node", victim["node_id"][:12], "--json")
+        feeder.join(timeout=CLI_TIMEOUT_S)
+        rest = batch.stdout.read()
+    batch.wait(timeout=CLI_TIMEOUT_S)
+    assert killed.code == 0, (killed.stdout, killed.stderr[-2000:])
+
+    for record in [json.loads(line) for line in (first + rest).splitlines()]:
+        if record["exit"] != 0:  # outcome unknown: repeated with its op id, applied once
+            assert record["exit"] == 4, record
+            bank.json("--address", address, *lines[record["line"] - 1].split())
+    expected = {name: Decimal("100.00") for name in names}
+    for i in range(60):
+        expected[names[i % len(names)]] += i % 5 + 1
+    listing = bank.json("--address", address, "accounts")
+    assert {row["name"]: Decimal(row["balance"]) for row in listing["accounts"]} == expected
+    live_ids = {node["node_id"] for node in alive} - {victim["node_id"]}
+    assert {row["actor"]["node_id"] for row in listing["accounts"]} <= live_ids
+    assert bank.json("--address", address, "verify")["ok"] is True
+    after = {node["node_id"]: node for node in bank.json("--address", address, "nodes")["nodes"]}
+    assert after[victim["node_id"]]["alive"] is False
+    assert sum(node["hosts"] for node in after.values() if node["alive"]) == 6
+
+
+def test_simulate_with_node_chaos_loses_nodes_and_every_invariant_holds(multinode_cluster):
+    bank = bank_on(multinode_cluster)
+    assert bank.json("up", "--nodes", "3")["nodes"] == 3
+    report = bank.json("simulate", "--accounts", "6", "--ops", "300", "--concurrency", "2",
+                       "--node-chaos", "0.02", "--seed", "7")
+    assert report["node_kills"] >= 1
+    assert report["ok"] is True and all(report["invariants"].values()), report["invariants"]
+    # Each lost worker was replaced: three nodes live again, once Ray has noticed the loss.
+    deadline = time.monotonic() + 30
+    while (alive := sum(node["alive"] for node in nodes_of(bank))) != 3:
+        assert time.monotonic() < deadline, f"{alive} nodes alive"
+        time.sleep(1)

@@ -34,6 +34,9 @@ def simulate(
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent client actors.")] = 4,
     chaos: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Probability, per operation, of killing an actor first.")] = 0.0,
+    node_chaos: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Probability, per operation, of killing a worker node of "
+        "raybank's cluster (`up --nodes N`) and starting a new one in its place.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Same seed, same operations.")] = 1,
     keep: Annotated[bool, typer.Option(
         "--keep", help="Keep the simulation's accounts (in their own namespace).")] = False,
@@ -54,11 +57,16 @@ def simulate(
         picture = None if plot is None else plot_path(plot)  # refused before any work
 
         bank = inv.bank(f"{SIMULATION_PREFIX}{new_op_id()[:8]}")
-        from raybank.scenarios.simulation import run_simulation  # imports Ray: only after attach
+        # These import Ray: only after attach.
+        from raybank.scenarios.node_chaos import NodeChaos, usable_record
+        from raybank.scenarios.simulation import run_simulation
 
+        nodes = (NodeChaos(bank.home, usable_record(inv.settings.home, inv.settings.address),
+                           node_chaos, seed) if node_chaos else None)
         with inv.renderer.progress("simulating") as advance:
             result = run_simulation(bank, accounts=accounts, ops=ops, concurrency=concurrency,
-                                    chaos=chaos, seed=seed, keep=keep, on_progress=advance)
+                                    chaos=chaos, seed=seed, keep=keep, node_chaos=nodes,
+                                    on_progress=advance)
         if picture is not None:
             write_plot(picture, "simulate", result, f"raybank simulate --seed {seed}")
             result["plot"] = str(picture)
