@@ -178,6 +178,18 @@ class AccountHost:
 
         return dict(zip(groups, self._groups.map(run, groups)))
 
+    @ray.method(concurrency_group=INSPECT)
+    def listings(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, Any] | BankError]:
+        """Many accounts' ``listing`` (each with its legs of the given transfers) in one
+        call, in the inspection threads: what `accounts` reads of a big bank."""
+        answers: dict[str, dict[str, Any] | BankError] = {}
+        for name, transfer_ids in wanted.items():
+            try:
+                answers[name] = self.call(name, "listing", transfer_ids)
+            except BankError as error:
+                answers[name] = error
+        return answers
+
     def evict(self, name: str) -> bool:
         """Passivate one account now (`kill` without --restart), waiting for its call."""
         with self._guard:

@@ -113,16 +113,14 @@ class BankConnection:
     def balance(self, name: str) -> results.Account:
         return self._service.balance(validate_name(name))
 
-    def accounts(self) -> results.Listing:
-        """Every account with its actor, and their total at one consistent cut."""
-        return self._service.accounts()
+    def accounts(self, limit: int | None = None) -> results.Listing:
+        """Every account with its actor (only the first ``limit`` by name, if given), and
+        the total and ``count`` of them all at one consistent cut."""
+        return self._service.accounts(_limit(limit, least=1))
 
     def history(self, name: str, limit: int | None = None) -> results.History:
         """The account's events, oldest first (only the last ``limit`` if given)."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
-            raise InvalidOption(f"invalid limit {limit!r}: use a whole number, 0 or more")
-        return self._service.history(validate_name(name), limit)
+        return self._service.history(validate_name(name), _limit(limit, least=0))
 
     def verify(self, name: str | None = None) -> results.Verification:
         """Rebuild each account (or one) from storage alone and compare with its actor."""
@@ -171,3 +169,11 @@ def _changing(op_id: str | None, run: Callable[[str], T], *, transfer: bool = Fa
         return run(op)
     except BankError as error:
         raise error.about(op, transfer_id=op if transfer else None) from None
+
+
+def _limit(limit: int | None, least: int) -> int | None:
+    """A ``limit`` argument: None, or a whole number of at least ``least``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < least):
+        raise InvalidOption(f"invalid limit {limit!r}: use a whole number, {least} or more")
+    return limit

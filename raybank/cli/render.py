@@ -35,6 +35,26 @@ def to_json(payload: Any) -> str:
     return json.dumps(payload, default=encode)
 
 
+def write_json(out: TextIO, payload: Any) -> None:
+    """``to_json(payload)``, byte for byte, written piece by piece: each item of a list at
+    the top level on its own, so a listing of 100,000 accounts is never one 25 MB string."""
+    payload = contract(payload)
+    if not isinstance(payload, dict):
+        out.write(to_json(payload))
+        return
+    out.write("{")
+    for index, (key, value) in enumerate(payload.items()):
+        out.write((", " if index else "") + to_json(key) + ": ")
+        if isinstance(value, list):
+            out.write("[")
+            for position, item in enumerate(value):
+                out.write((", " if position else "") + to_json(item))
+            out.write("]")
+        else:
+            out.write(to_json(value))
+    out.write("}")
+
+
 def contract(payload: Any) -> Any:
     """A typed result as the contract's object (what the views draw); other payloads as is."""
     return payload.to_contract() if hasattr(payload, "to_contract") else payload
@@ -77,7 +97,8 @@ class Renderer:
 
     def result(self, view: str, payload: Any) -> None:
         if self.json_mode:
-            self.stdout.write(to_json(payload) + "\n")
+            write_json(self.stdout, payload)
+            self.stdout.write("\n")
         else:
             from raybank.cli.views import VIEWS
 

@@ -82,20 +82,51 @@ def _host_cell(actor: dict[str, Any], hosts: list[str]) -> list[str]:
     return [(actor.get("host") or "-").removeprefix("raybank:")] if hosts else []
 
 
+# Beyond this many rows a table would be laid out whole before its first line shows (and
+# hold every cell in memory): a bigger listing prints one plain line per account instead.
+TABLE_ROWS = 1000
+
+
 def accounts_view(result: dict[str, Any]) -> list[Any]:
-    hosts = _hosts(result["accounts"])
+    rows = result["accounts"]
+    count = result.get("count", len(rows))
+    hosts = _hosts(rows)
+    title = f"{count} accounts" if len(rows) == count else f"first {len(rows)} of {count} accounts"
+    total = result.get("total")
+    ending = [Text(f"{count} accounts, total {_money(total)}"
+                   + (f" (showing the first {len(rows)}; see --limit)" if len(rows) < count
+                      else ""), style="bold")] if total is not None else []
+    if len(rows) > TABLE_ROWS:
+        summary = balance_summary(rows, total) if len(rows) == count else []
+        return [*summary, Text(title, "table.title"),
+                *_plain_rows(rows, hosts), *ending]
     table = _table("Account", "Balance", "Minimum", "State", "PID", "Node", "Restarts",
-                   *hosts, "Calls", title=f"{len(result['accounts'])} accounts")
-    for row in result["accounts"]:
+                   *hosts, "Calls", title=title)
+    for row in rows:
         calls = "\n".join(f"{k} {v}" for k, v in sorted(row.get("calls", {}).items()))
         table.add_row(row["name"], _money(row["balance"]), _money(row["min_balance"]),
                       *_actor_cells(row["actor"]), *_host_cell(row["actor"], hosts),
                       calls or "-")
-    if "total" in result:
+    if total is not None:
         # Styled, under a rule: an account may itself be named "Total".
         table.add_section()
-        table.add_row(Text("Total", style="bold"), Text(_money(result["total"]), style="bold"))
-    return [*balance_summary(result["accounts"], result.get("total")), table]
+        table.add_row(Text("Total", style="bold"), Text(_money(total), style="bold"))
+    summary = balance_summary(rows, total) if len(rows) == count else []
+    return [*summary, table, *ending]
+
+
+def _plain_rows(rows: list[dict[str, Any]], hosts: list[str]) -> list[str]:
+    """One line per account, written verbatim (never read as markup), columns aligned."""
+    width = max(len(row["name"]) for row in rows)
+    money = max(len(_money(row["balance"])) for row in rows)
+    lines = []
+    for row in rows:
+        actor = row["actor"]
+        cells = [row["name"].ljust(width), _money(row["balance"]).rjust(money),
+                 _money(row["min_balance"]), actor["state"], str(actor["pid"] or "-"),
+                 _short(actor["node_id"]), str(actor["restarts"]), *_host_cell(actor, hosts)]
+        lines.append("  ".join(cells) + "\n")
+    return lines
 
 
 def kill_view(result: dict[str, Any]) -> list[Any]:

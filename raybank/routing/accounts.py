@@ -98,6 +98,12 @@ class AccountRouting(CoordinatorAccess):
         """Call one method of the account's actor and wait for its answer."""
         return self.submit(name, method, *args, creating=creating).result()
 
+    def submit_listings(self, names: list[str], transfer_ids: dict[str, list[str]]
+                        ) -> dict[str, Call]:
+        """Each account's ``listing`` (with its legs of ``transfer_ids``), one call each."""
+        return {name: self.submit(name, "listing", transfer_ids.get(name, []))
+                for name in names}
+
     def actor(self, name: str) -> ray.actor.ActorHandle:
         """The account's actor, revived from storage if it has none."""
         return self.directory.started(name, self._starter(name, creating=False))

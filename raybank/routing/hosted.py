@@ -49,7 +49,7 @@ class SharedCall:
     """One host's ``apply_groups`` call, awaited once however many groups ask for it."""
 
     def __init__(self, call: Call) -> None:
-        self._call = call
+        self.call = call
         self._lock = threading.Lock()
         self._answers: dict[str, Any] | None = None
         self._error: BankError | None = None
@@ -58,7 +58,7 @@ class SharedCall:
         with self._lock:
             if self._answers is None and self._error is None:
                 try:
-                    self._answers = self._call.result()
+                    self._answers = self.call.result()
                 except BankError as error:
                     self._error = error
         if self._error is not None:
@@ -67,11 +67,16 @@ class SharedCall:
 
 
 class GroupShare:
-    """One account's part of a host's ``apply_groups``: ``result()`` like ``Call.result()``
-    on an ``apply_many`` (its list of answers, or the error that answered the group)."""
+    """One account's part of a host's call for many accounts (``apply_groups``,
+    ``listings``): ``result()`` like ``Call.result()`` on that account's own call (its
+    answer, or the error that answered it), and ``handle``, the host that answered."""
 
     def __init__(self, shared: SharedCall, name: str) -> None:
         self._shared, self._name = shared, name
+
+    @property
+    def handle(self) -> ray.actor.ActorHandle:
+        return self._shared.call.handle
 
     def result(self) -> list[Any]:
         answer = self._shared.answers()[self._name]
@@ -131,6 +136,22 @@ class HostedRouting(CoordinatorAccess):
             shared = SharedCall(self.directory.call(host, "apply_groups", host_groups,
                                                     start=self._starter(host)))
             sent.update((name, GroupShare(shared, name)) for name in host_groups)
+        return sent
+
+    def submit_listings(self, names: list[str], transfer_ids: dict[str, list[str]]
+                        ) -> dict[str, GroupShare]:
+        """Each account's ``listing`` (with its legs of ``transfer_ids``), one ``listings``
+        call per host for all of its accounts: a bank of 100,000 accounts is read in a few
+        round trips, not 100,000."""
+        by_host: dict[str, list[str]] = {}
+        for name in names:
+            by_host.setdefault(self.host_of(name), []).append(name)
+        sent: dict[str, GroupShare] = {}
+        for host, host_names in by_host.items():
+            wanted = {name: transfer_ids.get(name, []) for name in host_names}
+            shared = SharedCall(self.directory.call(host, "listings", wanted,
+                                                    start=self._starter(host)))
+            sent.update((name, GroupShare(shared, name)) for name in host_names)
         return sent
 
     def actor(self, name: str) -> ray.actor.ActorHandle:

@@ -173,10 +173,12 @@ class Bank:
         """The account as storage alone knows it (no actor involved)."""
         return results.Account.from_contract(self.storage.store_for(name).load(name).summary())
 
-    def accounts(self) -> results.Listing:
-        """Every account with its actor, and the bank's total at one consistent cut."""
+    def accounts(self, limit: int | None = None) -> results.Listing:
+        """Every account with its actor (the first ``limit`` by name, if given), and the
+        bank's total and count at one consistent cut."""
         try:
-            return results.Listing.from_contract(with_passivation(list_accounts(self), self))
+            return results.Listing.from_contract(with_passivation(list_accounts(self, limit),
+                                                                  self))
         except RayError as error:  # a look-up Ray failed: never a raw traceback
             raise RayFailed(f"cannot read the accounts: {error}") from None
 

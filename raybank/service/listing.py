@@ -23,22 +23,23 @@ CUT_ATTEMPTS = 3
 Legs = dict[str, dict[str, list[str]]]
 
 
-def list_accounts(bank: Bank) -> dict[str, Any]:
-    """Every account with its actor, and their total at one consistent cut."""
+def list_accounts(bank: Bank, limit: int | None = None) -> dict[str, Any]:
+    """Every account with its actor (only the first ``limit`` by name, if given), and the
+    total and count of them all at one consistent cut."""
     log = TransferLog(bank.home, bank.namespace).path
     if not log.exists():
-        rows, legs = read_accounts(bank, [])
+        rows, legs = read_accounts(bank, [], limit)
         # The log exists before any leg runs: still none, so no leg ran during the reads.
         if not log.exists():
-            return with_total(rows, [], legs)
+            return with_total(rows, [], legs, limit)
     for attempt in range(CUT_ATTEMPTS):
         token, in_flight = bank.coordinator_call("pause", PAUSE_LEASE_S * 2 ** attempt)
         try:
-            rows, legs = read_accounts(bank, in_flight)
+            rows, legs = read_accounts(bank, in_flight, limit)
         finally:
             held = _resume(bank, token)
         if held:
-            return with_total(rows, in_flight, legs)
+            return with_total(rows, in_flight, legs, limit)
     raise CutTimeout("the accounts could not all be read within a pause of the "
                      "transfers; try again")
 
@@ -51,19 +52,21 @@ def _resume(bank: Bank, token: str) -> bool:
         return False  # its lease ends it anyway; the read is redone or reported
 
 
-def read_accounts(bank: Bank, in_flight: list[InFlight]) -> tuple[list[dict[str, Any]], Legs]:
+def read_accounts(bank: Bank, in_flight: list[InFlight], limit: int | None = None
+                  ) -> tuple[list[dict[str, Any]], Legs]:
     """Each account once, with which of its unended transfers' money legs it has applied:
-    live actors all at once (one call each), the others from storage."""
+    live ones all at once (one call per account actor, or per host for all its accounts),
+    the others from storage. Rows past ``limit`` carry only the balance the total needs."""
     live = bank.routing.live_names()
     names = bank.storage.names()
     involved: dict[str, list[str]] = {}
     for transfer in in_flight:
         for name in (transfer.source, transfer.target):
             involved.setdefault(name, []).append(transfer.transfer_id)
-    calls = {name: bank.routing.submit(name, "listing", involved.get(name, []))
-             for name in names if name in live}
+    calls = bank.routing.submit_listings([name for name in names if name in live], involved)
     rows, legs = [], {}
-    for name in names:
+    for position, name in enumerate(names):
+        shown = limit is None or position < limit
         call = calls.get(name)
         if call is None:
             account = bank.storage.store_for(name).load(name)
@@ -71,17 +74,21 @@ def read_accounts(bank: Bank, in_flight: list[InFlight]) -> tuple[list[dict[str,
             legs[name] = applied_legs(account.applied, involved.get(name, []))
             continue
         answer = call.result()
-        rows.append({**answer["summary"], "actor": bank.routing.describe(call.handle),
+        rows.append({**answer["summary"],  # describe only what is shown: a GCS look-up
+                     "actor": bank.routing.describe(call.handle) if shown else None,
                      "calls": answer["process"]["calls"]})
         legs[name] = answer["legs"]
     return rows, legs
 
 
-def with_total(rows: list[dict[str, Any]], in_flight: list[InFlight], legs: Legs
-               ) -> dict[str, Any]:
-    """The `accounts` result: the rows, and their total with each transfer counted once."""
+def with_total(rows: list[dict[str, Any]], in_flight: list[InFlight], legs: Legs,
+               limit: int | None = None) -> dict[str, Any]:
+    """The `accounts` result: the first ``limit`` rows (all without it), and the total of
+    every row with each transfer counted once, with how many there are."""
     balances = {row["name"]: row["balance"] for row in rows}
-    return {"accounts": rows, "total": consistent_total(balances, in_flight, legs)}
+    shown = rows if limit is None else rows[:limit]
+    return {"accounts": shown, "total": consistent_total(balances, in_flight, legs),
+            "count": len(rows), "shown": len(shown)}
 
 
 def with_passivation(listing: dict[str, Any], bank: Bank) -> dict[str, Any]:

@@ -123,6 +123,11 @@ class Listing:
         return {"accounts": [row.to_contract() for row in self.accounts],
                 "total": self.total, **self.extra}
 
+    @property
+    def count(self) -> int:
+        """How many accounts the bank has (``accounts`` may hold only the first few)."""
+        return int(self.extra.get("count", len(self.accounts)))
+
 
 @dataclass(frozen=True)
 class Transfer:

@@ -105,3 +105,24 @@ def test_the_table_ends_with_the_total_under_a_rule_on_80_columns():
     last = next(n for n, line in enumerate(lines) if "123456789009" in line)
     assert lines[last].split()[0] == "Total" and last > next(
         n for n, line in enumerate(lines) if "123456789012" in line)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("placement", ["actor", "hosted"])
+def test_limit_shows_the_first_accounts_with_the_count_and_total_of_all(raybank, placement):
+    script = "".join(f"create n{i} --balance {i + 1}.00\n" for i in range(5))
+    assert raybank("batch", "-", "--json", input=script).code == 0
+    raybank.json("transfer", "n4", "n0", "2.00")
+    limited = raybank.json("accounts", "--limit", "2")
+    assert [row["name"] for row in limited["accounts"]] == ["n0", "n1"]
+    assert (limited["count"], limited["shown"], limited["total"]) == (5, 2, "15.00")
+    assert limited["accounts"][0]["balance"] == "3.00"
+    whole = raybank.json("accounts")
+    assert (whole["count"], whole["shown"], len(whole["accounts"])) == (5, 5, 5)
+    shown = raybank("accounts", "--limit", "2")
+    assert shown.code == 0
+    assert "5 accounts, total 15.00 (showing the first 2; see --limit)" in shown.stdout
+    assert "n2" not in shown.stdout
+    for bad in ("0", "-1", "two"):
+        refused = raybank("accounts", "--limit", bad, "--json")
+        assert refused.code == 2, (bad, refused.stdout, refused.stderr)

@@ -63,6 +63,11 @@ class InProcessRouting:
         return lambda kind: (self.storage.store_for(name) if kind is None
                              else self.storage.stores[kind])
 
+    def submit_listings(self, names: list[str], transfer_ids: dict[str, list[str]]
+                        ) -> dict[str, Done]:
+        return {name: self.submit(name, "listing", transfer_ids.get(name, []))
+                for name in names}
+
     def submit(self, name: str, method: str, *args: Any, creating: bool = False) -> Done:
         def run() -> Any:
             live = self._live(name, creating)

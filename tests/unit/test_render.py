@@ -157,3 +157,33 @@ def test_env_lines_survive_a_shell_and_a_narrow_terminal():
     done = subprocess.run(["bash", "-c", script], env={"RAY_AUTH_TOKEN": "shadowing"},
                           capture_output=True, text=True, check=True)
     assert done.stdout.splitlines() == [*values.values(), "unset"]
+
+
+def test_json_written_piece_by_piece_is_the_same_bytes_as_one_dump():
+    """`accounts --json` of a big bank is written row by row: the bytes must not change."""
+    from raybank.cli.render import to_json, write_json
+
+    payloads = [
+        {"accounts": [{"name": "a", "balance": D("1.50"), "calls": {"x": 1}},
+                      {"name": "b\u2028é", "actor": None}], "total": D("3"),
+         "count": 2, "shown": 2, "empty": []},
+        {"accounts": []}, [1, "two"], {},
+    ]
+    for payload in payloads:
+        out = io.StringIO()
+        write_json(out, payload)
+        assert out.getvalue() == to_json(payload)
+
+
+def test_a_listing_too_long_for_a_table_prints_one_plain_line_per_account():
+    from raybank.cli.views import TABLE_ROWS
+
+    rows = [{"name": f"a{i:05d}", "balance": D("1.00"), "min_balance": D("0.00"),
+             "actor": ACTOR} for i in range(TABLE_ROWS + 1)]
+    payload = {"accounts": rows, "total": D(TABLE_ROWS + 1), "count": TABLE_ROWS + 1,
+               "shown": TABLE_ROWS + 1}
+    text, _ = render("accounts", payload)
+    lines = [line for line in text.splitlines() if line.startswith("a0")]
+    assert len(lines) == TABLE_ROWS + 1
+    assert lines[0].split() == ["a00000", "1.00", "0.00", "ALIVE", "4242", "c6bd7da6", "1"]
+    assert text.rstrip().endswith(f"{TABLE_ROWS + 1} accounts, total {TABLE_ROWS + 1}.00")

@@ -81,13 +81,19 @@ def balance(ctx: typer.Context, name: AccountArgument, json_: JsonOption = False
     run(ctx, json_, action)
 
 
-def accounts(ctx: typer.Context, json_: JsonOption = False) -> None:
+def accounts(
+    ctx: typer.Context,
+    limit: Annotated[Optional[int], typer.Option(
+        min=1, help="Show only the first N accounts by name (the count and total are still "
+        "of every account).")] = None,
+    json_: JsonOption = False,
+) -> None:
     """List every account with its actor (state, pid, node, restarts, calls) and the total.
 
-    Example: raybank accounts
+    Example: raybank accounts --limit 20
     """
     def action(inv: Invocation) -> None:
-        inv.finish("accounts", inv.bank().accounts())
+        inv.finish("accounts", inv.bank().accounts(limit))
 
     run(ctx, json_, action)
 
