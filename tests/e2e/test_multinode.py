@@ -43,8 +43,25 @@ def nodes_of(bank: Raybank) -> list[dict]:
     return bank.json("nodes")["nodes"]
 
 
+# Once the GCS lists a new node alive, the other raylets learn of its resources a moment
+# later (Ray's resource syncer); an actor spread before then goes to the nodes known so far.
+SYNC_S = 3.0
+
+
+def with_three_nodes(bank: Raybank) -> None:
+    """`up --nodes 3` (a worker is added if one was lost), then wait until all three are
+    alive and known to the schedulers, so the actors opened next are spread over them."""
+    assert bank.json("up", "--nodes", "3")["nodes"] == 3
+    deadline = time.monotonic() + 30
+    while sum(node["alive"] for node in nodes_of(bank)) != 3:
+        assert time.monotonic() < deadline, nodes_of(bank)
+        time.sleep(0.5)
+    time.sleep(SYNC_S)
+
+
 def test_nodes_lists_the_head_and_two_workers_with_the_accounts_spread(multinode_cluster):
     bank = bank_on(multinode_cluster)
+    with_three_nodes(bank)
     open_accounts(bank, "1.00")
     nodes = nodes_of(bank)
     assert [(node["head"], node["alive"]) for node in nodes] == [
@@ -206,7 +223,7 @@ def test_a_hosted_bank_reached_through_address_survives_a_node_loss(
         multinode_cluster, tmp_path):
     """Runs after the test above: `up --nodes 3` first adds a worker back in its place."""
     owner = bank_on(multinode_cluster)
-    assert owner.json("up", "--nodes", "3")["nodes"] == 3
+    with_three_nodes(owner)
     address = owner.json("status")["address"]
     home = tmp_path / "shared-home"
     home.mkdir(mode=0o700)
@@ -263,7 +280,7 @@ def test_a_hosted_bank_reached_through_address_survives_a_node_loss(
 
 def test_simulate_with_node_chaos_loses_nodes_and_every_invariant_holds(multinode_cluster):
     bank = bank_on(multinode_cluster)
-    assert bank.json("up", "--nodes", "3")["nodes"] == 3
+    with_three_nodes(bank)
     report = bank.json("simulate", "--accounts", "6", "--ops", "300", "--concurrency", "2",
                        "--node-chaos", "0.02", "--seed", "7")
     assert report["node_kills"] >= 1
