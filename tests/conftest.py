@@ -43,10 +43,11 @@ def placement() -> str:
     return "actor"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def multinode_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Raybank]:
     """raybank's embedded cluster as a head and two worker nodes (`up --nodes 3`), shared by
-    every multi-node test and started only when one runs; stopped by `raybank down`.
+    the multi-node tests (one module) and stopped by `raybank down` after them, so its three
+    nodes do not run beside the rest of the suite.
 
     Separate from ``session_cluster``: a test here kills a node, which no other test should
     feel. Tests use its home with a namespace of their own.

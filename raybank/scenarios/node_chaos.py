@@ -47,7 +47,7 @@ class NodeChaos:
         self._seen = 0
         self._busy: threading.Thread | None = None
         self.kills = 0
-        self.failures: list[str] = []  # what went wrong re-adding a node (reported)
+        self.failures: list[str] = []  # why a replacement worker did not start (reported)
 
     def tick(self, done: int) -> None:
         """Roll once for each operation completed since the last tick."""

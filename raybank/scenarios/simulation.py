@@ -186,6 +186,7 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
         "calls": report["calls"], "seed": seed, "concurrency": concurrency, "chaos": chaos,
         "node_chaos": node_chaos.probability if node_chaos else 0.0,
         "node_kills": node_chaos.kills if node_chaos else 0,
+        "node_failures": node_chaos.failures if node_chaos else [],
         **passivation_counts(bank.home, bank.namespace),
         "invariants": invariants,
         "ok": all(invariants.values()) and statuses["error"] == 0,
