@@ -25,7 +25,6 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,8 @@ COMMAND_METHODS = frozenset({"open", "deposit", "withdraw", "hold", "release",
 INSPECT = "inspect"
 INSPECT_CONCURRENCY = 4
 MAX_CONCURRENCY = 32  # command threads: enough to overlap many accounts' syncs
-GROUP_THREADS = 8  # apply_groups runs this many accounts' groups at once
 DEFAULT_MAX_LIVE = 1000
+SYNC_EVERY = 256  # accounts of one apply_groups held and synced together
 DEFAULT_IDLE_S = 600.0
 SWEEP_MIN_S = 1.0
 
@@ -90,7 +89,6 @@ class AccountHost:
         self._activations = 0
         self._evictions = 0
         self._totals: Counter[str] = Counter()  # every call since this incarnation started
-        self._groups = ThreadPoolExecutor(GROUP_THREADS, thread_name_prefix="host-group")
         if sweep:
             threading.Thread(target=self._sweep, daemon=True, name="host-sweep").start()
 
@@ -140,8 +138,9 @@ class AccountHost:
             lock.release()
             self._evict(over_only=True)
 
-    def call(self, name: str, method: str, *args: Any) -> Any:
-        """Run one of ``LiveAccount``'s commands on ``name``, in the account's order."""
+    def _counted(self, method: str, args: tuple[Any, ...]) -> Counter[str]:
+        """The calls one request makes (a group counts each of its calls too), added to
+        this incarnation's totals."""
         if method not in COMMAND_METHODS | INSPECTION_METHODS:
             raise ValueError(f"{method!r} is not a method of an account")
         counted = Counter([method])
@@ -149,6 +148,11 @@ class AccountHost:
             counted.update(each for each, _ in args[0])
         with self._guard:
             self._totals.update(counted)
+        return counted
+
+    def call(self, name: str, method: str, *args: Any) -> Any:
+        """Run one of ``LiveAccount``'s commands on ``name``, in the account's order."""
+        counted = self._counted(method, args)
         with self._using(name) as (live, calls):
             calls.update(counted)
             answer = getattr(live, method)(*args)
@@ -165,18 +169,45 @@ class AccountHost:
 
     def apply_groups(self, groups: dict[str, list[tuple[str, tuple[Any, ...]]]]
                      ) -> dict[str, list[Any] | BankError]:
-        """Many accounts' groups in one round trip, run side by side (batch, simulate).
+        """Many accounts' groups in one round trip and one sync per shard (batch, simulate,
+        the coordinator's legs).
 
-        Each account's group is one ``apply_many`` (in order, one sync); its answer is the
-        list of per-call answers, or the BankError that answered the whole group.
+        Each account's group runs in order (``apply_many``) with its lock held until its
+        shard is synced, so nothing reads a change before it is durable. Its answer is the
+        list of per-call answers, or the BankError that answered the whole group: a failed
+        sync answers every group of its shard, and their accounts reload from disk.
         """
-        def run(name: str) -> list[Any] | BankError:
-            try:
-                return self.call(name, "apply_many", groups[name])
-            except BankError as error:
-                return error
+        answers: dict[str, list[Any] | BankError] = {}
+        names = sorted(groups)  # locks taken in one order: no two calls deadlock
+        for start in range(0, len(names), SYNC_EVERY):
+            answers.update(self._apply_synced({name: groups[name]
+                                               for name in names[start:start + SYNC_EVERY]}))
+        return {name: answers[name] for name in groups}
 
-        return dict(zip(groups, self._groups.map(run, groups)))
+    def _apply_synced(self, groups: dict[str, list[tuple[str, tuple[Any, ...]]]]
+                      ) -> dict[str, list[Any] | BankError]:
+        """Run the groups with their accounts' locks held, then sync each shard written."""
+        answers: dict[str, list[Any] | BankError] = {}
+        written: dict[int, list[LiveAccount]] = {}
+        with contextlib.ExitStack() as held:
+            for name, calls in groups.items():
+                try:
+                    counted = self._counted("apply_many", (calls,))
+                    live, counts = held.enter_context(self._using(name))
+                    counts.update(counted)
+                    answers[name] = live.apply_many(calls, sync=False)
+                except BankError as error:
+                    answers[name] = error
+                    continue
+                written.setdefault(self._placement.shard_of(name), []).append(live)
+            for shard, accounts in written.items():
+                try:
+                    self._shard(shard).sync_written()
+                except BankError as error:
+                    for live in accounts:
+                        live.drop_unacknowledged()
+                        answers[live.name] = error
+        return answers
 
     @ray.method(concurrency_group=INSPECT)
     def listings(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, Any] | BankError]:

@@ -14,6 +14,7 @@ for a moment (``pause``/``resume``) to read every account at one consistent cut.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import defaultdict
@@ -27,13 +28,14 @@ from raybank.actors.coordination import LegGate, Redrive
 from raybank.actors.routes import routing_for
 from raybank.domain.errors import (
     AccountNotFound,
+    BankError,
     InjectedFault,
     RuleViolation,
     StorageError,
     TransferStuck,
 )
 from raybank.testing import faults
-from raybank.routing.accounts import AccountRouting
+from raybank.routing.accounts import AccountRouting, Group
 from raybank.routing.hosted import HostedRouting
 from raybank.storage import Storage
 from raybank.storage.placement import Placement, read_placement
@@ -51,6 +53,9 @@ CONTROL_CONCURRENCY = 8
 REDRIVE_FIRST_S = 0.1
 REDRIVE_MAX_S = 2.0  # a transfer ends within about this long after its fault is cleared
 PAUSE_DRAIN_S = 30.0  # how long a pause waits for running legs before giving up
+# Each unended state's leg: the method, the account it runs on, and its counterparty.
+LEGS = {BEGUN: ("hold", "source", "target"), HELD: ("transfer_in", "target", "source"),
+        CREDITED: ("transfer_out", "source", "target"), ABORTING: ("release", "source", "target")}
 
 
 class TransferCoordinator:
@@ -99,12 +104,54 @@ class TransferCoordinator:
                 duplicate = False
             try:
                 if record is None:
-                    self._begin(begin(transfer_id, source, target, amount, request))
+                    self._begin([begin(transfer_id, source, target, amount, request)])
                 record = self._drive(transfer_id)
             except Exception as error:
                 self._redrive.add(transfer_id)
                 raise unfinished(transfer_id, error) from None
             return record.outcome(duplicate)
+
+    def transfer_many(self, transfers: list[tuple[str, str, str, Decimal, str]]
+                      ) -> list[dict[str, Any] | BankError]:
+        """Many transfers (id, source, target, amount, request) driven together: each step
+        of all of them is one grouped leg call per account's actor or host and one log
+        sync, rather than one each (simulate's windows). Each answer is what ``transfer``
+        answers or raises for it; a transfer that meets a failure is left to the re-drive
+        loop and answered ``transfer-unfinished``, exactly as there."""
+        asked = {transfer[0]: transfer for transfer in transfers}
+        answered: dict[str, dict[str, Any] | BankError] = {}
+        with contextlib.ExitStack() as held:
+            for transfer_id in sorted(asked):  # one order: two batches never deadlock
+                held.enter_context(self._lock(transfer_id))
+            fresh, duplicates = [], set()
+            for transfer_id, source, target, amount, request in asked.values():
+                record = self._records.get(transfer_id)
+                if record is None:
+                    fresh.append(begin(transfer_id, source, target, amount, request))
+                    continue
+                try:
+                    record.check_same(source, target, amount)
+                except BankError as error:
+                    answered[transfer_id] = error
+                if record.request != request:
+                    duplicates.add(transfer_id)
+            failed: dict[str, Exception] = {}
+            try:
+                self._begin(fresh)
+            except Exception as error:
+                failed.update(dict.fromkeys((r.transfer_id for r in fresh), error))
+            driving = [tid for tid in asked if tid not in answered and tid not in failed]
+            failed.update(self._drive_all(driving))
+            for transfer_id, error in failed.items():
+                self._redrive.add(transfer_id)
+                answered[transfer_id] = unfinished(transfer_id, error)
+            for transfer_id in asked.keys() - answered.keys():
+                try:
+                    answered[transfer_id] = self._records[transfer_id].outcome(
+                        transfer_id in duplicates)
+                except BankError as refusal:
+                    answered[transfer_id] = refusal
+        return [answered[transfer[0]] for transfer in transfers]
 
     @ray.method(concurrency_group=CONTROL)
     def status(self) -> dict[str, Any]:
@@ -131,13 +178,15 @@ class TransferCoordinator:
         return self._gate.resume(token)
 
     # -- driving ---------------------------------------------------------------------------
-    def _begin(self, record: TransferRecord) -> None:
-        # Known before it is durable: an append reported failed may still be on disk and
-        # be found by the next incarnation, so the transfer is driven like any other.
-        self._records[record.transfer_id] = record
+    def _begin(self, records: list[TransferRecord]) -> None:
+        # Known before they are durable: an append reported failed may still be on disk and
+        # be found by the next incarnation, so each transfer is driven like any other.
+        for record in records:
+            self._records[record.transfer_id] = record
         self._ensure_log()
-        self._save(record)
-        self._reach(faults.TRANSFER_AFTER_BEGIN, record)
+        self._save(records)
+        for record in records:
+            self._reach(faults.TRANSFER_AFTER_BEGIN, record)
 
     def _finish(self, transfer_id: str) -> None:
         """The re-drive loop's step: drive one transfer to its end (or raise)."""
@@ -145,72 +194,120 @@ class TransferCoordinator:
             self._drive(transfer_id)
 
     def _drive(self, transfer_id: str) -> TransferRecord:
-        """Take the next step until the transfer has ended; every step may be repeated.
+        """Drive one transfer to its end (the caller holds its lock), or raise what stopped it."""
+        failed = self._drive_all([transfer_id])
+        if transfer_id in failed:
+            raise failed[transfer_id]
+        return self._records[transfer_id]
 
-        The caller holds the transfer's lock. The record is read afresh for each step:
-        reopening a failed log may have brought a newer one.
-        """
+    def _drive_all(self, transfer_ids: list[str]) -> dict[str, Exception]:
+        """Take the next step of every transfer until each has ended or failed; returns
+        the failures. Every step may be repeated. The caller holds the transfers' locks.
+        The records are read afresh for each step: reopening a failed log may have brought
+        newer ones."""
+        failed: dict[str, Exception] = {}
         while True:
-            self._ensure_log()
-            record = self._records[transfer_id]
-            if record.ended:
-                return record
-            self._step(record)
+            try:
+                self._ensure_log()
+            except Exception as error:
+                return {**failed, **dict.fromkeys(transfer_ids, error)}
+            records = [self._records[tid] for tid in transfer_ids if not self._records[tid].ended]
+            if not records:
+                return failed
+            failed.update(self._step(records))
+            transfer_ids = [r.transfer_id for r in records if r.transfer_id not in failed]
 
-    def _step(self, record: TransferRecord) -> None:
+    def _step(self, records: list[TransferRecord]) -> dict[str, Exception]:
+        """One step of each transfer: its leg, sent with the others' as one group per
+        account, then every new state saved with one sync. Returns the failures."""
+        for record in records:
+            if record.state == CREDITED:
+                self._reach(faults.TRANSFER_BEFORE_SETTLE, record)
+        try:
+            answers = self._legs(records)
+        except Exception as error:  # nothing sent (e.g. a host could not start)
+            return dict.fromkeys((r.transfer_id for r in records), error)
+        saved: list[TransferRecord] = []
+        failed: dict[str, Exception] = {}
+        for record, answer in zip(records, answers):
+            try:
+                saved.append(self._next_state(record, answer))
+            except Exception as error:
+                failed[record.transfer_id] = error
+        try:
+            self._save(saved)
+        except Exception as error:
+            failed.update(dict.fromkeys((r.transfer_id for r in saved), error))
+        return failed
+
+    def _next_state(self, record: TransferRecord, answer: Any) -> TransferRecord:
+        """The record after its leg answered (a dict, or the error it raised), or raise."""
+        refusal = isinstance(answer, (RuleViolation, AccountNotFound))
+        if isinstance(answer, Exception) and not refusal:
+            raise answer
         if record.state == BEGUN:
-            try:
-                self._leg(record.source, "hold", record, record.target)
-            except (RuleViolation, AccountNotFound) as refused:
-                self._save(record.refused(refused))
-                return
+            if refusal:
+                return record.refused(answer)
             self._reach(faults.TRANSFER_AFTER_HOLD, record)
-            self._save(record.held())
-        elif record.state == HELD:
-            try:
-                credited = self._leg(record.target, "transfer_in", record, record.source)
-            except AccountNotFound as gone:
-                self._save(record.refused(gone))
-                return
+            return record.held()
+        if record.state == HELD:
+            if isinstance(answer, AccountNotFound):
+                return record.refused(answer)
+            if refusal:
+                raise answer
             self._reach(faults.TRANSFER_AFTER_CREDIT, record)
-            self._save(record.credited(credited))
-        elif record.state == CREDITED:
-            self._reach(faults.TRANSFER_BEFORE_SETTLE, record)
-            settled = self._settle("transfer_out", record)
+            return record.credited(answer)
+        method = LEGS[record.state][0]
+        if refusal:  # once credited, a refusal here is a broken invariant
+            raise TransferStuck(f"transfer {record.transfer_id!r} cannot {method} on "
+                                f"{record.source!r}: {answer}")
+        if record.state == CREDITED:
             self._reach(faults.TRANSFER_AFTER_SETTLE, record)
-            self._save(record.committed(settled))
-        elif record.state == ABORTING:
-            self._settle("release", record)
-            self._save(record.released())
+            return record.committed(answer)
+        return record.released()
 
-    def _leg(self, account: str, method: str, record: TransferRecord,
-             counterparty: str) -> dict[str, Any]:
-        """One leg call on an account, through the gate a consistent read pauses."""
-        with self._gate.leg():
+    def _legs(self, records: list[TransferRecord]) -> list[Any]:
+        """Each record's next leg, through the gate a consistent read pauses: one
+        ``apply_many`` per account (one ``apply_groups`` per host). Each answer is the
+        leg's result or the error it met."""
+        groups: dict[str, list[Group]] = {}
+        places: list[tuple[str, int] | InjectedFault] = []
+        for record in records:
+            method, account, counterparty = LEGS[record.state]
+            account, counterparty = getattr(record, account), getattr(record, counterparty)
             step = faults.LEG_FAILS[method]
             if faults.armed(self._home, step, account):  # testing aid
-                raise InjectedFault(f"{method} on {account!r} failed: injected fault "
-                                    f"({step}--{account})")
-            return self._accounts.call(account, method, record.transfer_id, record.amount,
-                                   counterparty)
-
-    def _settle(self, method: str, record: TransferRecord) -> dict[str, Any]:
-        """Settle or release the hold; once credited, a refusal here is a broken invariant."""
-        try:
-            return self._leg(record.source, method, record, record.target)
-        except (RuleViolation, AccountNotFound) as error:
-            raise TransferStuck(f"transfer {record.transfer_id!r} cannot {method} on "
-                                f"{record.source!r}: {error}") from None
+                places.append(InjectedFault(f"{method} on {account!r} failed: injected "
+                                            f"fault ({step}--{account})"))
+                continue
+            calls = groups.setdefault(account, [])
+            places.append((account, len(calls)))
+            calls.append((method, (record.transfer_id, record.amount, counterparty)))
+        answers: dict[str, Any] = {}
+        with self._gate.leg():
+            sent = self._accounts.submit_groups(
+                {name: (calls, False) for name, calls in groups.items()})
+            for name, outcome in sent.items():
+                try:
+                    answers[name] = (outcome if isinstance(outcome, BankError)
+                                     else outcome.result())
+                except BankError as error:
+                    answers[name] = error
+        return [place if isinstance(place, InjectedFault) else
+                answers[place[0]] if isinstance(answers[place[0]], BankError) else
+                answers[place[0]][place[1]] for place in places]
 
     # -- the log ---------------------------------------------------------------------------
-    def _save(self, record: TransferRecord) -> None:
+    def _save(self, records: list[TransferRecord]) -> None:
+        """Make the records durable with one sync, then let them be each transfer's state."""
         with self._log_guard:
             try:
-                self._log.append(record)
+                self._log.append_many(records)
             except StorageError:
                 self._log_broken = True  # the log closed itself: it takes no more appends
                 raise
-            self._records[record.transfer_id] = record
+            for record in records:
+                self._records[record.transfer_id] = record
 
     def _ensure_log(self) -> None:
         """Reopen the log after a failed append, as a restart would, before the next step.

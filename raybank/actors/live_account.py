@@ -24,7 +24,8 @@ from raybank.storage.base import AccountStore
 from raybank.testing.faults import AFTER_APPEND, BEFORE_APPEND, DROP_APPEND, crash_point, fires
 
 # The commands a group may hold: each answers from the account alone.
-GROUPABLE = frozenset({"open", "deposit", "withdraw", "summary"})
+GROUPABLE = frozenset({"open", "deposit", "withdraw", "summary",
+                       "hold", "release", "transfer_out", "transfer_in"})
 StoreFor = Callable[[str | None], AccountStore]
 
 
@@ -57,7 +58,7 @@ class LiveAccount:
         except BankError:
             pass
 
-    def _drop_unacknowledged(self) -> None:
+    def drop_unacknowledged(self) -> None:
         """A write failed, so nothing since the last ack is durable: reload from disk next time."""
         self._account = None
         self._store.close(self.name)
@@ -79,7 +80,7 @@ class LiveAccount:
                 # (dropping it is a test-only defect); in a group, one sync serves them all
                 self._store.append(account, event, sync=not self._group_commit)
         except BaseException:
-            self._drop_unacknowledged()
+            self.drop_unacknowledged()
             raise
         self._account = account
         crash_point(self._home, AFTER_APPEND, self.name)
@@ -131,12 +132,15 @@ class LiveAccount:
         return self._leg("in", domain.TRANSFER_IN, transfer_id, amount, source,
                          Account.decide_transfer_in)
 
-    def apply_many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    def apply_many(self, calls: list[tuple[str, tuple[Any, ...]]], *, sync: bool = True
+                   ) -> list[Any]:
         """Run several commands in order and make them durable with one sync.
 
         Each entry's answer is its result or the BankError it raised; none is returned
         before all are on disk, and if that fails, none is acknowledged. A retried group is
-        safe: every entry carries its op id.
+        safe: every entry carries its op id. With ``sync=False`` the caller syncs the
+        store for many accounts at once, answers nothing before that, and calls
+        ``drop_unacknowledged`` if it fails (a host's ``apply_groups``).
         """
         answers: list[Any] = []
         self._group_commit = True
@@ -150,9 +154,10 @@ class LiveAccount:
                     raise  # storage failed: the whole group is unacknowledged
                 except BankError as error:
                     answers.append(error)
-            self._store.sync(self.name)
+            if sync:
+                self._store.sync(self.name)
         except BaseException:
-            self._drop_unacknowledged()
+            self.drop_unacknowledged()
             raise
         finally:
             self._group_commit = False

@@ -7,7 +7,11 @@ report to a progress actor (the seeds' progress-actor pattern), and, with probab
 whose outcome is unknown (an error, not a refusal) is retried with its op id at the end,
 which is safe precisely because op ids make retries exactly-once.
 
-Then everything is checked from storage alone (see workload.check_invariants).
+In hosted placement a client runs lanes instead of one call at a time: one per host and one
+for transfers, each sending windows of operations as grouped calls (``_run_lanes``), which
+is what lets a few hosts serve thousands of operations a second.
+
+Then everything is checked from storage alone (see workload.Invariants).
 """
 
 from __future__ import annotations
@@ -15,30 +19,36 @@ from __future__ import annotations
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from raybank.routing.accounts import Group
 from raybank.routing.introspection import actor_id, describe
+from raybank.service import results
 from raybank.service.bank import Bank
 from raybank.service.namespace import passivation_counts
 from raybank.actors.coordinator import COORDINATOR_NAME
 from raybank.domain.errors import BankError, RuleViolation, StorageError
 from raybank.scenarios.node_chaos import NodeChaos
-from raybank.storage.sharded import storage_for
+from raybank.storage.sharded import ShardedStorage, storage_for
 from raybank.scenarios.workload import (
     DEPOSIT,
     OPENING_BALANCE,
+    TRANSFER,
     WITHDRAW,
     Operation,
     Outcome,
     account_names,
-    check_invariants,
+    Invariants,
     minimums,
     latency_histogram,
     plan,
@@ -47,6 +57,8 @@ from raybank.scenarios.workload import (
 )
 
 PROGRESS_EVERY = 25
+WINDOW = 128  # operations one lane of a hosted client sends together
+LISTING_CHUNK = 2000  # accounts read per round of listings calls
 RETRY_ATTEMPTS = 5
 
 
@@ -80,6 +92,8 @@ class SimulationClient:
         self._kills = 0
 
     def run(self, operations: list[Operation]) -> tuple[list[Outcome], int]:
+        if self._bank.placement.hosted:
+            return self._run_lanes(operations)
         outcomes = []
         for done, operation in enumerate(operations, start=1):
             if self._chaos and self._rng.random() < self._chaos:
@@ -90,6 +104,46 @@ class SimulationClient:
                                     time.time()))
             if done % PROGRESS_EVERY == 0 or done == len(operations):
                 self._progress.report.remote(self._client, done, self._kills)
+        return outcomes, self._kills
+
+    def ready(self) -> bool:
+        """Answers once the client has started: the run's clock starts when all have."""
+        return True
+
+    def _run_lanes(self, operations: list[Operation]) -> tuple[list[Outcome], int]:
+        """Hosted placement: one lane per host (its accounts' deposits and withdrawals, in
+        order) and one for transfers, run side by side in threads. Each lane sends WINDOW
+        operations at a time as a few grouped calls (execute_window) and waits for them,
+        so a host restarting after a kill holds up its own lane and the transfers that touch
+        it, not the others. An operation's latency is its window's."""
+        lanes: dict[str, list[Operation]] = {}
+        for operation in operations:
+            lane = (TRANSFER if operation.kind == TRANSFER
+                    else self._bank.routing.host_of(operation.account))
+            lanes.setdefault(lane, []).append(operation)
+        # Where the kills fall is drawn up front, in plan order: the same seed, the same kills.
+        doomed = {operation.index for operation in operations
+                  if self._chaos and self._rng.random() < self._chaos}
+        outcomes: list[Outcome] = []
+        guard = threading.Lock()
+
+        def run(lane: list[Operation]) -> None:
+            for start in range(0, len(lane), WINDOW):
+                window = lane[start:start + WINDOW]
+                for operation in window:
+                    if operation.index in doomed:
+                        with guard:
+                            self._kill_one()
+                started = time.perf_counter()
+                statuses = execute_window(self._bank, window)
+                latency_ms, finished = (time.perf_counter() - started) * 1000, time.time()
+                with guard:
+                    outcomes.extend(Outcome(operation, status, latency_ms, finished)
+                                    for operation, status in zip(window, statuses))
+                    self._progress.report.remote(self._client, len(outcomes), self._kills)
+
+        with ThreadPoolExecutor(len(lanes) or 1, thread_name_prefix="lane") as pool:
+            list(pool.map(run, lanes.values()))  # (list: a lane's exception is raised here)
         return outcomes, self._kills
 
     def _kill_one(self) -> None:
@@ -124,6 +178,44 @@ def execute(bank: Bank, operation: Operation) -> str:
         return "error"
 
 
+def execute_window(bank: Bank, operations: list[Operation]) -> list[str]:
+    """Run many operations as a few grouped calls: each account's deposits and withdrawals
+    as one group (one ``apply_groups`` per host, one sync per shard), sent first, and the
+    transfers driven together by the coordinator meanwhile. Each status is what
+    ``execute`` would say of the operation."""
+    groups: dict[str, list[Group]] = {}
+    places: dict[int, tuple[str, int]] = {}
+    for operation in operations:
+        if operation.kind != TRANSFER:
+            calls = groups.setdefault(operation.account, [])
+            places[operation.index] = (operation.account, len(calls))
+            calls.append((operation.kind, (operation.op_id, operation.amount)))
+    try:
+        sent = bank.routing.submit_groups({name: (calls, False) for name, calls in groups.items()})
+    except BankError as error:
+        sent = dict.fromkeys(groups, error)
+    transfers = [operation for operation in operations if operation.kind == TRANSFER]
+    moved = dict(zip((operation.index for operation in transfers), bank.transfer_many(
+        [(op.account, op.target or "", op.amount, op.op_id) for op in transfers])))
+    answers: dict[str, Any] = {}
+    for name, outcome in sent.items():
+        try:
+            answers[name] = outcome if isinstance(outcome, BankError) else outcome.result()
+        except BankError as error:
+            answers[name] = error
+    statuses = []
+    for operation in operations:
+        if operation.kind == TRANSFER:
+            answer = moved[operation.index]
+        else:
+            name, position = places[operation.index]
+            answer = answers[name] if isinstance(answers[name], BankError) else (
+                answers[name][position])
+        statuses.append("refused" if isinstance(answer, RuleViolation) else
+                        "error" if isinstance(answer, BankError) else "ok")
+    return statuses
+
+
 def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, chaos: float,
                    seed: int, keep: bool, node_chaos: NodeChaos | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -142,6 +234,7 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
     clients = [remote_client.remote(str(bank.home), bank.namespace, index, seed, chaos,
                                     victims, progress)
                for index in range(concurrency)]
+    ray.get([client.ready.remote() for client in clients])  # their start is not the bank's
     started, wall_started = time.perf_counter(), time.time()
     pending = [client.run.remote(operations[index::concurrency])
                for index, client in enumerate(clients)]
@@ -167,10 +260,11 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
     for actor in (*clients, progress):
         ray.kill(actor)
 
-    report = inspect_accounts(bank, names)
-    invariants = check_invariants(openings, report["journals"], report["stored"],
-                                  report["live"], outcomes)
+    checks = Invariants(openings, outcomes)
+    report = inspect_accounts(bank, names, checks)
+    invariants = checks.result()
     statuses = Counter(o.status for o in outcomes)
+    revived = passivation_counts(bank.home, bank.namespace)
     result = {
         "namespace": bank.namespace, "names": names, "accounts": accounts, "ops": len(outcomes),
         "seconds": round(seconds, 3),
@@ -181,13 +275,14 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
                                         seconds),
         "restarts": report["restarts"], "refused": statuses["refused"], "retried": retried,
         "unresolved": statuses["error"], "memory_mb_per_actor": report["memory_mb"],
-        "placement": bank.placement.kind, "activations": report["activations"],
-        "evictions": report["evictions"],
+        # revivals of account actors (counted in the namespace) and activations in hosts
+        "placement": bank.placement.kind,
+        "activations": report["activations"] + revived["activations"],
+        "evictions": report["evictions"] + revived["evictions"],
         "calls": report["calls"], "seed": seed, "concurrency": concurrency, "chaos": chaos,
         "node_chaos": node_chaos.probability if node_chaos else 0.0,
         "node_kills": node_chaos.kills if node_chaos else 0,
         "node_failures": node_chaos.failures if node_chaos else [],
-        **passivation_counts(bank.home, bank.namespace),
         "invariants": invariants,
         "ok": all(invariants.values()) and statuses["error"] == 0,
     }
@@ -206,38 +301,49 @@ def resolve(bank: Bank, outcome: Outcome) -> Outcome:
     return Outcome(outcome.op, status, outcome.latency_ms, outcome.finished_at)
 
 
-def inspect_accounts(bank: Bank, names: list[str]) -> dict[str, Any]:
-    """Read every account from storage alone, plus what its live actor says and costs."""
-    # fresh (nothing cached from the run), each shard read once
-    storage = storage_for(bank.home, bank.namespace, bank.placement, cache=True)
-    journals, stored, live = {}, {}, {}
+def inspect_accounts(bank: Bank, names: list[str], invariants: Invariants) -> dict[str, Any]:
+    """Check every account from storage alone, one at a time into ``invariants`` (with its
+    live balance, where its actor or host runs), and report what the live actors cost."""
     restarts, rss, calls = 0, [], Counter()
     activations = evictions = 0
     seen: set[str] = set()
+    running: list[str] = []  # accounts whose actor or host runs: their live balance too
     for name in names:
-        store = storage.store_for(name)
-        try:
-            journals[name] = store.events(name)
-            stored[name] = store.load(name)
-        except StorageError:
-            journals[name] = []  # damaged: counted as a failed check, not a crash
         handle = bank.routing.live(name)
-        live[name] = None
-        if handle is not None:
-            live[name] = bank.balance(name).balance
-            if actor_id(handle) in seen:
-                continue  # a host serves many accounts: count its process once
-            seen.add(actor_id(handle))
-            info = describe(handle)
-            restarts += info["restarts"]
-            process = ray.get(handle.process.remote())
-            calls.update(process["calls"])
-            activations += process.get("activations", 0)
-            evictions += process.get("evictions", 0)
-            if info["pid"] and (memory := resident_mb(info["pid"])) is not None:
-                rss.append(memory)
-    return {"journals": journals, "stored": stored, "live": live, "restarts": restarts,
-            "activations": activations, "evictions": evictions,
+        if handle is None:
+            continue
+        running.append(name)
+        if actor_id(handle) in seen:
+            continue  # a host serves many accounts: count its process once
+        seen.add(actor_id(handle))
+        info = describe(handle)
+        restarts += info["restarts"]
+        process = ray.get(handle.process.remote())
+        calls.update(process["calls"])
+        activations += process.get("activations", 0)
+        evictions += process.get("evictions", 0)
+        if info["pid"] and (memory := resident_mb(info["pid"])) is not None:
+            rss.append(memory)
+    live: dict[str, Decimal] = {}
+    for start in range(0, len(running), LISTING_CHUNK):  # a few calls per host, not one each
+        chunk = running[start:start + LISTING_CHUNK]
+        for name, answer in bank.routing.submit_listings(chunk, {}).items():
+            live[name] = results.Account.from_contract(answer.result()["summary"]).balance
+    # fresh (nothing cached from the run); in hosted placement one read of each shard
+    storage = storage_for(bank.home, bank.namespace, bank.placement, cache=True)
+    if isinstance(storage, ShardedStorage):
+        for shard in storage.each_shard():
+            for name, events, state in shard.each_account():
+                invariants.add(name, events or [], state, live.get(name))
+    else:
+        for name in names:
+            store = storage.store_for(name)
+            try:
+                events, state = store.events(name), store.load(name)
+            except StorageError:  # damaged: counted as a failed check, not a crash
+                events, state = [], None
+            invariants.add(name, events, state, live.get(name))
+    return {"restarts": restarts, "activations": activations, "evictions": evictions,
             "memory_mb": round(sum(rss) / len(rss), 1) if rss else None,
             "calls": dict(sorted(calls.items()))}
 

@@ -70,8 +70,11 @@ def plan(seed: int, names: list[str], count: int, transfers: bool = True) -> lis
         kind = rng.choices(kinds, weights)[0]
         if kind == TRANSFER and len(names) < 2:
             kind = DEPOSIT
-        source = rng.choice(names)
-        target = rng.choice([n for n in names if n != source]) if kind == TRANSFER else None
+        source_index = rng.randrange(len(names))
+        source, target = names[source_index], None
+        if kind == TRANSFER:  # any other account, without building a list of them
+            other = rng.randrange(len(names) - 1)
+            target = names[other + (other >= source_index)]
         amount = (Decimal(rng.randint(1, 40000)) * CENT).quantize(CENT)
         operations.append(Operation(index, kind, source, amount, f"sim-{seed}-{index}", target))
     return operations
@@ -84,68 +87,66 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def check_invariants(
-    openings: dict[str, Decimal],
-    journals: dict[str, list[Event]],
-    stored: dict[str, Account],
-    live: dict[str, Decimal | None],
-    outcomes: list[Outcome],
-) -> dict[str, bool]:
-    """Every promise the bank makes, checked from storage; True means it held.
+class Invariants:
+    """Every promise the bank makes, checked from storage one account at a time.
 
-    An account missing from ``stored`` could not be read back: that fails the checks that
-    need its state rather than raising.
+    ``add`` takes each account's journal and recovered state as storage gives them, plus
+    what its live actor says; ``result`` says which promises held (True). Memory keeps op
+    ids and transfer legs, not accounts, so a bank of 100,000 is checked without holding it.
     """
-    readable = set(stored) == set(openings)
-    acknowledged = [o.op for o in outcomes if o.status == "ok"]
-    deposits = sum((op.amount for op in acknowledged if op.kind == DEPOSIT), ZERO)
-    withdrawals = sum((op.amount for op in acknowledged if op.kind == WITHDRAW), ZERO)
-    total = sum((account.balance for account in stored.values()), ZERO)
-    money_conserved = readable and total == sum(openings.values(), ZERO) + deposits - withdrawals
 
-    journals_match = readable
-    for name, events in journals.items():
-        if name not in stored:
-            continue
+    def __init__(self, openings: dict[str, Decimal], outcomes: list[Outcome]) -> None:
+        self._openings, self._outcomes = openings, outcomes
+        self._readable: set[str] = set()
+        self._total = ZERO
+        self._journals_match = self._min_balance_respected = True
+        self._op_ids: Counter[str] = Counter()
+        self._legs: dict[str, set[str]] = defaultdict(set)
+
+    def add(self, name: str, events: list[Event], stored: Account | None,
+            live: Decimal | None = None) -> None:
+        """One account: its journal, its state as recovered (None: unreadable, which fails
+        the checks that need it) and its live balance (None: no live actor to ask)."""
+        self._op_ids.update(event.op_id for event in events)
+        for event in events:
+            if event.transfer_id is not None:
+                self._legs[event.transfer_id].add(event.type)
+        if stored is None:
+            return
+        self._readable.add(name)
+        self._total += stored.balance
         try:
             replayed = domain.replay(name, events)
         except StorageError:
-            journals_match = False
-            continue
-        if (replayed.balance, replayed.seq) != (stored[name].balance, stored[name].seq):
-            journals_match = False
-        if live.get(name) is not None and live[name] != replayed.balance:
-            journals_match = False
+            self._journals_match = False
+            return
+        if (replayed.balance, replayed.seq) != (stored.balance, stored.seq) or (
+                live is not None and live != replayed.balance):
+            self._journals_match = False
+        if any(event.balance < stored.min_balance for event in events):
+            self._min_balance_respected = False
 
-    op_ids = Counter(event.op_id for events in journals.values() for event in events)
-    no_duplicate_ops = all(count == 1 for count in op_ids.values())
-
-    min_balance_respected = readable and all(
-        event.balance >= stored[name].min_balance
-        for name, events in journals.items() if name in stored for event in events)
-
-    legs: dict[str, set[str]] = defaultdict(set)
-    for events in journals.values():
-        for event in events:
-            if event.transfer_id is not None:
-                legs[event.transfer_id].add(event.type)
-    complete = {frozenset({domain.HOLD, domain.TRANSFER_IN, domain.TRANSFER_OUT}),
-                frozenset({domain.HOLD, domain.HOLD_RELEASED})}
-    transfers_complete = all(frozenset(types) in complete for types in legs.values())
-
-    applied = {event.op_id for events in journals.values() for event in events}
-    acknowledged_applied = all(
-        (op.op_id in applied) if op.kind != TRANSFER else
-        (f"{op.op_id}:in" in applied and f"{op.op_id}:out" in applied)
-        for op in acknowledged)
-    return {
-        "money_conserved": money_conserved,
-        "journals_match": journals_match,
-        "no_duplicate_ops": no_duplicate_ops,
-        "min_balance_respected": min_balance_respected,
-        "transfers_complete": transfers_complete,
-        "acknowledged_applied": acknowledged_applied,
-    }
+    def result(self) -> dict[str, bool]:
+        readable = self._readable == set(self._openings)
+        acknowledged = [o.op for o in self._outcomes if o.status == "ok"]
+        deposits = sum((op.amount for op in acknowledged if op.kind == DEPOSIT), ZERO)
+        withdrawals = sum((op.amount for op in acknowledged if op.kind == WITHDRAW), ZERO)
+        expected = sum(self._openings.values(), ZERO) + deposits - withdrawals
+        complete = {frozenset({domain.HOLD, domain.TRANSFER_IN, domain.TRANSFER_OUT}),
+                    frozenset({domain.HOLD, domain.HOLD_RELEASED})}
+        applied = self._op_ids
+        return {
+            "money_conserved": readable and self._total == expected,
+            "journals_match": readable and self._journals_match,
+            "no_duplicate_ops": all(count == 1 for count in applied.values()),
+            "min_balance_respected": readable and self._min_balance_respected,
+            "transfers_complete": all(frozenset(types) in complete
+                                      for types in self._legs.values()),
+            "acknowledged_applied": all(
+                (op.op_id in applied) if op.kind != TRANSFER else
+                (f"{op.op_id}:in" in applied and f"{op.op_id}:out" in applied)
+                for op in acknowledged),
+        }
 
 
 def summarize_latency(outcomes: list[Outcome]) -> dict[str, Any]:

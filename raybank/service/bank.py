@@ -9,6 +9,7 @@ the routing's business (raybank.routing); the Bank hands it the remote classes t
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from decimal import Decimal
@@ -27,6 +28,7 @@ from raybank.domain.errors import AccountNotFound, BankError, RayFailed, SameAcc
 from raybank.domain.names import new_op_id
 from raybank.domain.transfer import ENDED
 from raybank.actors.routes import routing_for
+from raybank.routing import passivation
 from raybank.routing.accounts import AccountRouting
 from raybank.routing.hosted import HostedRouting
 from raybank.routing.introspection import INACTIVE
@@ -40,6 +42,7 @@ from raybank.storage.sharded import storage_for
 from raybank.storage.placement import Placement, choose_placement, effective_placement
 
 TRANSFERS_WAIT_S = 60.0
+CREATE_EVERY = 4096  # accounts create_many opens per round (a few calls per host each)
 
 
 class Bank:
@@ -107,6 +110,16 @@ class Bank:
         """Open several accounts at once, as groups: in parallel, one round trip per actor
         (or per host)."""
         self.choose_layout()
+        # In actor placement a round starts an actor per account: half the live limit, so
+        # passivation makes room as it goes rather than a thousand actors starting at once.
+        every = CREATE_EVERY if self.placement.hosted else max(1, passivation.limits()[0] // 2)
+        opened = []
+        for start in range(0, len(accounts), every):
+            opened.extend(self._create_group(accounts[start:start + every]))
+        return opened
+
+    def _create_group(self, accounts: list[tuple[str, Decimal, Decimal, str]]
+                      ) -> list[results.Account]:
         sent = self.routing.submit_groups(
             {name: ([("open", (op_id, balance, minimum, None))], True)
              for name, balance, minimum, op_id in accounts})
@@ -140,6 +153,28 @@ class Bank:
                 self.coordinator_call("transfer", op_id, source, target, amount, request))
         except BankError as error:
             raise error.about(op_id, transfer_id=op_id) from None
+
+    def transfer_many(self, transfers: list[tuple[str, str, Decimal, str]]
+                      ) -> list[results.Transfer | BankError]:
+        """Many transfers (source, target, amount, op id), each exactly once per op id,
+        driven together by the coordinator: a few grouped calls for all of them (simulate's
+        windows). Each answer is the transfer or the error ``transfer`` would raise. Unlike
+        ``transfer`` it does not look up both accounts first (two calls a transfer): the
+        coordinator refuses a missing account by itself, in both placements."""
+        answers: list[results.Transfer | BankError] = []
+        asked = [(op_id, source, target, amount, new_op_id())
+                 for source, target, amount, op_id in transfers if source != target]
+        try:
+            driven = iter(self.coordinator_call("transfer_many", asked) if asked else [])
+        except BankError as error:
+            driven = iter([copy.copy(error) for _ in asked])
+        for source, target, _, op_id in transfers:
+            answer = (SameAccount(f"cannot transfer from {source!r} to itself")
+                      if source == target else next(driven))
+            answers.append(answer.about(op_id, transfer_id=op_id)
+                           if isinstance(answer, BankError)
+                           else results.Transfer.from_contract(answer))
+        return answers
 
     # -- the transfer coordinator ----------------------------------------------------------
     def _start_coordinator(self) -> Any:
@@ -268,8 +303,9 @@ class Bank:
         Every piece is attempted; the first failure is raised once all have been tried.
         """
         failures: list[BankError] = []
-        for step in (self.stop_transfers, *(lambda n=n: self.remove(n) for n in names),
-                     self.routing.retire_hosts):
+        # hosted accounts go with their hosts and folder: no call per account
+        removals = [] if self.placement.hosted else [lambda n=n: self.remove(n) for n in names]
+        for step in (self.stop_transfers, *removals, self.routing.retire_hosts):
             try:
                 step()
             except BankError as error:

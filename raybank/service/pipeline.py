@@ -112,11 +112,22 @@ class Group:
                     self._answers = self._call.result()
                 except BankError as error:
                     self._error = error
-                if self.creating:
+                if self.creating and self._open_refused():
                     self.bank.retire_unopened(self.name)
         if self._error is not None:
             raise self._error
         return self._answers or []
+
+
+    def _open_refused(self) -> bool:
+        """Whether an ``open`` of the group was refused, or the whole group: only then can
+        the group have started an actor for an account that does not exist (checking
+        every create would cost a round trip per account)."""
+        if self._answers is None:
+            return True
+        return any(isinstance(answer, BankError)
+                   for (method, _), answer in zip(self.calls, self._answers)
+                   if method == "open")
 
 
 class PipelineItem:

@@ -90,6 +90,7 @@ class ShardStore(AccountStore):
         self._writer: JournalWriter | None = None
         self.epoch = 0
         self._lock_fd: int | None = None
+        self._read_fd: int | None = None
         if writer:
             self._ensure_journal()
             self._lock_fd = os.open(folder / EPOCH_LOCK, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
@@ -195,12 +196,21 @@ class ShardStore(AccountStore):
         entry.since_snapshot += 1
 
     def _records(self, spans: list[tuple[int, int]]) -> list[dict]:
-        with open(self.path, "rb") as file:
-            out = []
-            for start, end in spans:
-                file.seek(start)
-                out.append(unframe(file.read(end - start - 1), self.path, start))
-            return out
+        if self._lock_fd is None:  # a reader, often short-lived: it opens the file per read
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                return self._read(fd, spans)
+            finally:
+                os.close(fd)
+        with self._mutex:  # the writer keeps one descriptor for every load it makes
+            if self._read_fd is None:
+                self._read_fd = os.open(self.path, os.O_RDONLY)
+            fd = self._read_fd
+        return self._read(fd, spans)
+
+    def _read(self, fd: int, spans: list[tuple[int, int]]) -> list[dict]:
+        return [unframe(os.pread(fd, end - start - 1, start), self.path, start)
+                for start, end in spans]
 
     def names(self) -> list[str]:
         with self._mutex:
@@ -215,14 +225,52 @@ class ShardStore(AccountStore):
 
     def load(self, name: str, *, repair: bool = False) -> Account:
         self.check_usable(name)
+        entry = self._entry(name)
+        snapshot = [entry.snapshot] if entry.snapshot else []
+        return self._recovered(name, self._records(snapshot + entry.events),
+                               bool(entry.snapshot))
+
+    def events(self, name: str) -> list[Event]:
+        """Every event of the account, oldest first, each record read and checked again
+        (the scan at open checked the whole journal and that each seq follows the last)."""
+        self.check_usable(name)
+        return self._history(name, self._records(self._entry(name).history))
+
+    def each_account(self) -> Iterator[tuple[str, list[Event] | None, Account | None]]:
+        """Every account of the shard, with its whole history and its state as recovered
+        (as ``events`` and ``load`` give them), from one read of the file: what a check
+        of every account reads. An account that cannot be read comes as (name, None, None)."""
+        data = read_bytes(self.path)
+        with self._mutex:
+            names = sorted(self._index)
+
+        def records(spans: list[tuple[int, int]]) -> list[dict]:
+            return [unframe(data[start:end - 1], self.path, start) for start, end in spans]
+
+        for name in names:
+            entry = self._entry(name)
+            try:
+                history = self._history(name, records(entry.history))
+                snapshot = [entry.snapshot] if entry.snapshot else []
+                state = self._recovered(name, records(snapshot + entry.events),
+                                        bool(entry.snapshot))
+            except StorageError:
+                yield name, None, None
+                continue
+            yield name, history, state
+
+    def _entry(self, name: str) -> Entry:
+        """A copy of the account's index entry (its spans), or AccountNotFound."""
         with self._mutex:
             entry = self._index.get(name)
             if entry is None:
                 raise AccountNotFound(f"no account named {name!r}")
-            snapshot, spans = entry.snapshot, list(entry.events)
+            return Entry(entry.snapshot, list(entry.events), list(entry.history), entry.seq)
+
+    def _recovered(self, name: str, records: list[dict], from_snapshot: bool) -> Account:
+        """The account from its newest snapshot record (if any) and the events after it."""
         account = Account(name=name)
-        records = self._records(([snapshot] if snapshot else []) + spans)
-        if snapshot:
+        if from_snapshot:
             try:
                 account = account_from_snapshot(records.pop(0)["snapshot"])
             except (KeyError, TypeError, ValueError) as error:
@@ -230,18 +278,11 @@ class ShardStore(AccountStore):
         self._replay(account, [record["event"] for record in records])
         return account
 
-    def events(self, name: str) -> list[Event]:
-        """Every event of the account, oldest first, each record read and checked again
-        (the scan at open checked the whole journal and that each seq follows the last)."""
-        self.check_usable(name)
-        with self._mutex:
-            entry = self._index.get(name)
-            if entry is None:
-                raise AccountNotFound(f"no account named {name!r}")
-            spans = list(entry.history)
-        records = [record["event"] for record in self._records(spans)]
-        self._replay(Account(name=name), records)
-        return [self._event(record) for record in records]
+    def _history(self, name: str, records: list[dict]) -> list[Event]:
+        """The events of these records, checked by replaying them from an empty account."""
+        events = [record["event"] for record in records]
+        self._replay(Account(name=name), events)
+        return [self._event(record) for record in events]
 
     def _event(self, record: dict) -> Event:
         try:
@@ -296,6 +337,10 @@ class ShardStore(AccountStore):
         return start
 
     def sync(self, name: str) -> None:
+        self.sync_written()
+
+    def sync_written(self) -> None:
+        """Make every record written so far durable: one fdatasync for all its accounts."""
         with self._mutex:
             end = (self._writer.end or 0) if self._writer is not None else 0
             generation = self._generation
@@ -352,6 +397,9 @@ class ShardStore(AccountStore):
         """Nothing per account: the shard's file stays open for its other accounts."""
 
     def close_all(self) -> None:
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None

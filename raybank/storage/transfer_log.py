@@ -72,11 +72,20 @@ class TransferLog:
 
     def append(self, record: TransferRecord) -> None:
         """Make ``record`` durable; returns only once it is on disk."""
+        self.append_many([record])
+
+    def append_many(self, records: list[TransferRecord]) -> None:
+        """Make every record durable with one sync (a group commit of many transfers'
+        steps); returns only once all are on disk, and if that fails, none counts."""
         if self._writer is None:
             raise StorageUnwritable(f"{self.path} is not open for writing")
+        if not records:
+            return
         with self._write_lock:
             try:
-                self._writer.append(frame(transfer_record(record)))
+                for record in records:
+                    self._writer.append(frame(transfer_record(record)), sync=False)
+                self._writer.sync()
             except StorageError:
                 # Erased (not applied) or not: refuse further appends until the log is
                 # reopened, and for good in this process if the writer could not erase it.

@@ -26,6 +26,8 @@ def test_a_seeded_chaos_run_passes_every_invariant_and_cleans_up(raybank, placem
     assert result["names"] == ["sim-0000", "sim-0001", "sim-0002", "sim-0003"]
     assert result["namespace"].startswith("raybank-sim-")
     assert result["placement"] == placement
+    if placement == "hosted":  # every account was activated in its host at least once
+        assert result["activations"] >= 4
     leftover = raybank.json("--namespace", result["namespace"], "accounts")["accounts"]
     assert leftover == []
 

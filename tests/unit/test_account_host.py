@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -122,3 +124,45 @@ def test_only_account_methods_can_be_called(tmp_path: Path) -> None:
         host.call("a", "passivate")
     with pytest.raises(ValueError):
         host.inspect("a", "deposit", "x", D("1"))
+
+
+def count_syncs(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[int]:
+    """Count fdatasync calls from now on (and make the first one fail if ``fail``)."""
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        syncs.append(fd)
+        if fail and len(syncs) == 1:
+            raise OSError(errno.EIO, "injected")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    return syncs
+
+
+def test_groups_of_one_shard_share_one_sync(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    host = host_at(tmp_path)  # one shard
+    open_accounts(host, "first")
+    syncs = count_syncs(monkeypatch)
+    names = [f"n{i}" for i in range(20)]
+    answers = host.apply_groups({
+        name: [("open", (f"o-{name}", D("1.00"), D("0"), None)),
+               ("deposit", (f"d-{name}", D("2.00")))] for name in names})
+    assert [answers[name][1]["balance"] for name in names] == [D("3.00")] * 20
+    assert len(syncs) == 1  # forty changes of twenty accounts, one fdatasync
+
+
+def test_a_failed_shard_sync_answers_every_group_and_keeps_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = host_at(tmp_path)
+    open_accounts(host, "a", "b")
+    with monkeypatch.context() as patch:
+        count_syncs(patch, fail=True)  # the group's sync fails; erasing its records works
+        answers = host.apply_groups({"a": [("deposit", ("d-a", D("5.00")))],
+                                     "b": [("withdraw", ("w-b", D("1.00")))]})
+    assert all(getattr(answers[name], "not_applied", False) for name in ("a", "b"))
+    assert host.call("a", "summary")["balance"] == D("10.00")  # nothing of it kept
+    assert host.call("b", "summary")["balance"] == D("10.00")
+    assert host.call("a", "deposit", "d-a", D("5.00"))["balance"] == D("15.00")  # retried

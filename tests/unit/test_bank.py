@@ -64,6 +64,26 @@ def test_transfer_moves_money_once_and_the_total_counts_it_once(bank: Bank) -> N
     assert same.value.transfer_id == "t2"
 
 
+def test_transfers_driven_together_answer_each_as_transfer_would(bank: Bank) -> None:
+    bank.create("a", D("100.00"), D("0"), "oa")
+    bank.create("b", D("0"), D("0"), "ob")
+    bank.create("c", D("10.00"), D("0"), "oc")
+    asked = [("a", "b", D("30.00"), "t1"), ("a", "c", D("500.00"), "t2"),
+             ("a", "a", D("1.00"), "t3"), ("a", "nobody", D("5.00"), "t4"),
+             ("c", "a", D("10.00"), "t5")]
+    first = bank.transfer_many(asked)
+    assert first[0].target.balance == D("30.00")  # (a's balance after it: t5 runs alongside)
+    assert first[1].code == "insufficient-funds" and first[1].transfer_id == "t2"
+    assert first[2].code == "same-account" and first[2].transfer_id == "t3"
+    assert isinstance(first[3], AccountNotFound)  # the coordinator refused it: no money moved
+    assert first[4].target.name == "a"
+    again = bank.transfer_many(asked)  # a retry of every one: applied once, answered again
+    assert again[0].duplicate and again[4].duplicate
+    assert [bank.balance(n).balance for n in "abc"] == [D("80.00"), D("30.00"), D("0.00")]
+    assert bank.transfer("a", "b", D("30.00"), "t1").duplicate  # one id space with transfer
+    assert bank.accounts().total == D("110.00")
+
+
 def test_kill_with_restart_recovers_the_state_from_storage(bank: Bank) -> None:
     bank.create("dave", D("10.00"), D("0"), "od")
     result = bank.kill("dave", restart=True)

@@ -18,6 +18,12 @@ def test_the_idlest_go_first_as_many_as_the_limit_needs() -> None:
     assert to_passivate(idle, live=4, max_live=2) == ["b", "d", "c"]
 
 
+def test_a_full_bank_makes_room_for_several_at_once() -> None:
+    idle = {f"n{i:02d}": float(i) for i in range(64)}
+    assert to_passivate(idle, live=64, max_live=64) == [f"n{i}" for i in range(63, 55, -1)]
+    assert to_passivate(idle, live=63, max_live=64) == []
+
+
 def test_actors_that_did_not_answer_count_but_stay() -> None:
     # Six live, two answered: both may go, but no more than exist to choose from.
     assert to_passivate({"a": 1.0, "b": 2.0}, live=6, max_live=2) == ["b", "a"]

@@ -10,7 +10,7 @@ from raybank.scenarios.workload import (
     Operation,
     Outcome,
     account_names,
-    check_invariants,
+    Invariants,
     plan,
 )
 
@@ -23,6 +23,7 @@ def test_the_same_seed_plans_the_same_operations():
     ops = plan(7, NAMES, 500)
     assert {op.kind for op in ops} == {DEPOSIT, WITHDRAW, TRANSFER}
     assert all(op.target not in (None, op.account) for op in ops if op.kind == TRANSFER)
+    assert {op.target for op in ops if op.kind == TRANSFER} == set(NAMES)
     assert all(D("0.01") <= op.amount <= D("400.00") for op in ops)
     assert len({op.op_id for op in ops}) == 500
     assert TRANSFER not in {op.kind for op in plan(7, NAMES, 200, transfers=False)}
@@ -64,8 +65,10 @@ def outcome(op_id, kind, name, amount, target=None):
 
 
 def check(accounts, journals, outcomes, live=None):
-    return check_invariants({"a": D("100.00"), "b": D("100.00")}, journals, accounts,
-                            live or {}, outcomes)
+    invariants = Invariants({"a": D("100.00"), "b": D("100.00")}, outcomes)
+    for name, events in journals.items():
+        invariants.add(name, events, accounts.get(name), (live or {}).get(name))
+    return invariants.result()
 
 
 def test_a_clean_history_passes_every_invariant():
