@@ -124,8 +124,9 @@ def simulate(env: dict[str, str], placement: str, accounts: int, ops: int) -> di
                      "--ops", str(ops), "--concurrency", "8", "--chaos", "0.0005", "--json")
     report = json.loads(out)
     return {key: report.get(key) for key in (
-        "accounts", "ops", "seconds", "ops_per_s", "latency_ms", "kills", "invariants", "ok",
-        "activations", "evictions")}
+        "accounts", "ops", "seconds", "ops_per_s", "latency_ms", "kills", "restarts",
+        "retried", "unresolved", "invariants", "ok", "activations", "evictions",
+        "throughput")}
 
 
 def main() -> None:
