@@ -8,8 +8,8 @@ whose outcome is unknown (an error, not a refusal) is retried with its op id at 
 which is safe precisely because op ids make retries exactly-once.
 
 In hosted placement a client runs lanes instead of one call at a time: one per host and one
-for transfers, each sending windows of operations as grouped calls (``_run_lanes``), which
-is what lets a few hosts serve thousands of operations a second.
+for transfers, each sending windows of operations as grouped calls (``_run_lanes``): a
+few round trips for hundreds of operations (docs/performance.md §6 has the rates).
 
 Then everything is checked from storage alone (see workload.Invariants).
 """
