@@ -283,10 +283,9 @@ class AccountHost:
 
     # -- inspection ------------------------------------------------------------------------
     def _where(self) -> dict[str, Any]:
-        try:
-            node_id = ray.get_runtime_context().get_node_id()
-        except Exception:  # no Ray worker here (unit tests): the node is unknown
-            node_id = None
+        # Outside a Ray process (unit tests) the node is unknown; asking Ray there would
+        # start a local Ray instance.
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
         return {"pid": os.getpid(), "node_id": node_id}
 
     @ray.method(concurrency_group=INSPECT)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import ray
 
 from raybank.actors.account_host import AccountHost
 from raybank.domain.errors import AccountNotFound
@@ -166,3 +167,14 @@ def test_a_failed_shard_sync_answers_every_group_and_keeps_nothing(
     assert host.call("a", "summary")["balance"] == D("10.00")  # nothing of it kept
     assert host.call("b", "summary")["balance"] == D("10.00")
     assert host.call("a", "deposit", "d-a", D("5.00"))["balance"] == D("15.00")  # retried
+
+
+def test_a_host_without_ray_never_starts_ray(tmp_path: Path) -> None:
+    # Asking Ray where we run, outside a Ray process, starts a local Ray instance (and
+    # writes a token into the user's home): a host in a unit test must not.
+    assert not ray.is_initialized()
+    host = host_at(tmp_path)
+    open_accounts(host, "a")
+    assert host.process()["node_id"] is None
+    assert host.call("a", "listing", [])["process"]["node_id"] is None
+    assert not ray.is_initialized()
