@@ -13,7 +13,7 @@
    placement) for ``--journal-accounts`` accounts, extrapolated linearly to ``--accounts``
    and marked so: its cost is per account (a folder and a preallocated journal). Also the
    Python memory of the 64 open shards' indexes (tracemalloc), what a bank's hosts hold for
-   it before any account is loaded.
+   it before any account is loaded, and what each account holds once loaded (active).
 
 Works in a temporary folder on the same filesystem as /tmp; prints a table. Not a test.
 """
@@ -100,7 +100,8 @@ def disk_use(folder: Path) -> tuple[int, int]:
 
 def bank_in_shards(folder: Path, accounts: int) -> tuple[float, float, int]:
     """Write the big bank; returns (seconds to write, seconds to open every shard, bytes
-    of Python memory the open shards' indexes hold)."""
+    of Python memory the open shards' indexes hold, bytes each account holds once loaded:
+    what an active account costs a host beyond its index entry)."""
     started = time.perf_counter()
     stores = [ShardStore(folder / f"{s:03d}", writer=True) for s in range(SHARDS)]
     group: list[tuple[ShardStore, str]] = []
@@ -126,10 +127,12 @@ def bank_in_shards(folder: Path, accounts: int) -> tuple[float, float, int]:
     tracemalloc.start()  # a second opening, traced: tracing slows it, so it is not timed
     reopened = [ShardStore(folder / f"{s:03d}", writer=True) for s in range(SHARDS)]
     held = tracemalloc.get_traced_memory()[0]
+    active = [store.load(name) for store in reopened for name in store.names()]
+    held_active = tracemalloc.get_traced_memory()[0] - held
     tracemalloc.stop()
     for store in reopened:
         store.close_all()
-    return written, scanned, held
+    return written, scanned, held, held_active // len(active)
 
 
 def bank_in_journals(folder: Path, accounts: int) -> float:
@@ -159,11 +162,12 @@ def main() -> None:
                                           threads, shards, options.seconds)
             print(f"{label:<28} {rate:>10,.0f} {per_sync:>13.1f}")
         n, m = options.accounts, options.journal_accounts
-        written, scanned, held = bank_in_shards(folder / "bank", n)
+        written, scanned, held, per_active = bank_in_shards(folder / "bank", n)
         allocated, apparent = disk_use(folder / "bank")
         print(f"\n{n:,} accounts in {SHARDS} shards: written in {written:.1f} s "
               f"({n / written:,.0f} accounts/s, groups of {GROUP:,}); every shard opened "
-              f"(scanned) in {scanned:.2f} s; their indexes hold {held / 2**20:,.1f} MiB")
+              f"(scanned) in {scanned:.2f} s; their indexes hold {held / 2**20:,.1f} MiB; "
+              f"an account loaded (active) holds {per_active:,} bytes more")
         print(f"  disk {allocated / 2**20:,.1f} MiB allocated, {apparent / 2**20:,.1f} MiB "
               f"apparent ({allocated / n:,.0f} bytes an account)")
         seconds = bank_in_journals(folder / "journals", m)

@@ -39,21 +39,35 @@ def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a value raybank writes")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # one, not one per record
+
+
+def _corrupt(path: Path, position: int, why: str) -> StorageError:
+    return StorageCorrupt(f"{path} is corrupt at byte {position}: {why}")
+
+
+def payload_of(line: bytes, path: Path, position: int) -> bytes:
+    """The JSON of one line (without its newline), its frame and checksum checked, not yet
+    decoded: what an index scan needs of every line (decoding costs more than the rest)."""
+    if len(line) < 10 or line[8:9] != b" ":
+        raise _corrupt(path, position, "not a framed record")
+    if not _CHECKSUM.fullmatch(line[:8]):
+        raise _corrupt(path, position, "bad checksum field")
+    payload = line[9:]
+    if zlib.crc32(payload) != checksum(line):
+        raise _corrupt(path, position, "checksum mismatch")
+    return payload
+
+
 def unframe(line: bytes, path: Path, position: int) -> dict[str, Any]:
     """Check and decode one line (without its newline); StorageError names file and byte."""
     def corrupt(why: str) -> StorageError:
-        return StorageCorrupt(f"{path} is corrupt at byte {position}: {why}")
+        return _corrupt(path, position, why)
 
-    if len(line) < 10 or line[8:9] != b" ":
-        raise corrupt("not a framed record")
-    if not _CHECKSUM.fullmatch(line[:8]):
-        raise corrupt("bad checksum field")
-    payload = line[9:]
-    if zlib.crc32(payload) != checksum(line):
-        raise corrupt("checksum mismatch")
+    payload = payload_of(line, path, position)
     try:
-        record = json.loads(payload, parse_constant=_refuse_constant)
-    except ValueError as error:
+        record = _DECODER.decode(payload.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError is one too
         raise corrupt("record is not JSON") from error
     if not isinstance(record, dict):
         raise corrupt("record is not an object")
@@ -100,16 +114,28 @@ def read_records(data: bytes, path: Path, start: int = 0
     if start > len(data):
         raise StorageCorrupt(f"{path} is shorter ({len(data)} bytes) than its snapshot says "
                              f"({start} bytes)")
-    records = []
-    position = start
-    while position < len(data) and data[position] != 0:
-        newline = data.find(b"\n", position)
-        zero = data.find(b"\0", position)
-        if newline == -1 or (zero != -1 and zero < newline):
-            break  # the line runs into the end or the zeros: at most a torn tail, see below
-        records.append(unframe(data[position:newline], path, position))
-        position = newline + 1
+    spans, position = line_spans(data, start)
+    records = [unframe(data[begin:newline], path, begin) for begin, newline in spans]
     return records, position, torn_tail(data, position, path)
+
+
+def line_spans(data: bytes, start: int = 0) -> tuple[list[tuple[int, int]], int]:
+    """The whole lines from byte ``start`` as (start, newline) spans, and where they stop:
+    at the zeroed space, or at a line that runs into it or the end (at most a torn tail,
+    which ``torn_tail`` judges). Records hold no zero byte, so the first zero after
+    ``start`` ends them all: it is looked for once, not once a line."""
+    stop = data.find(b"\0", start)
+    if stop == -1:
+        stop = len(data)
+    spans = []
+    position = start
+    while position < stop:
+        newline = data.find(b"\n", position, stop)
+        if newline == -1:
+            break
+        spans.append((position, newline))
+        position = newline + 1
+    return spans, position
 
 
 def torn_tail(data: bytes, position: int, path: Path) -> bool:

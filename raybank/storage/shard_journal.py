@@ -5,8 +5,9 @@ Per shard folder (``<namespace>/shards/<NNN>/``)::
     journal.log    framed records (framing.py), then zeroed space, as an account's journal:
                    {"account": name, "event": <event record>}         one event
                    {"account": name, "snapshot": <snapshot record>}   an account's whole state
-    epoch          the number of the shard's current writer
-    epoch.lock     taken shared by every write of that writer, exclusive by a takeover
+    epoch          the number of the shard's current writer (replaced atomically)
+    epoch.lock     taken shared by every write of that writer, exclusive by a takeover;
+                   it also holds a copy of the epoch, which each write reads (one pread)
 
 Disk grows with events, not with accounts: a new account is one record, not a folder with a
 page of journal. Opening the shard scans it once and keeps, per account, where its newest
@@ -18,7 +19,10 @@ exclusive lock the epoch goes up by one. Every write and every sync holds the sh
 first checks that the epoch is still its own; a writer whose shard was taken over (a stale
 host, still running somewhere) gets ``StaleShard`` and never touches the file again. Because
 a takeover waits for the shared lock, a write that passed the check ends before the new writer
-reads the journal.
+reads the journal. The check reads the copy of the epoch in the lock file through the
+descriptor it already holds: one ``pread`` per write, not an open and a read of ``epoch``.
+``epoch`` stays the record a takeover counts from; a taker that dies between writing it and
+the copy leaves the last writer still the only one, until the next takeover fences it.
 
 **Group commit across accounts.** Threads write their records under the shard's mutex and
 then wait for a sync that covers them: the first to wait syncs for everyone written before it
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,11 +53,16 @@ from raybank.storage.base import AccountStore
 from raybank.storage.codecs import (account_from_snapshot, event_from_record, event_record,
                                     snapshot_record)
 from raybank.storage.files import PRIVATE_FILE, durable_dir, fsync_dir, read_bytes, write_all
-from raybank.storage.framing import check_not_truncated, frame, torn_tail, unframe
+from raybank.storage.framing import (check_not_truncated, frame, line_spans, payload_of,
+                                     torn_tail, unframe)
 from raybank.storage.journal import (DEFAULT_SNAPSHOT_EVERY, PAGE_BYTES, SNAPSHOT_SPACING,
                                      JournalWriter)
 
 JOURNAL, EPOCH, EPOCH_LOCK = "journal.log", "epoch", "epoch.lock"
+# How raybank writes a record's start (keys sorted, names as names.py allows): a scan reads
+# the account and the kind from it without decoding the line.
+_HEAD = re.compile(rb'\{"account":"([A-Za-z0-9_.-]{1,64})","(event|snapshot)":')
+EPOCH_COPY_BYTES = 20  # the epoch's copy in the lock file: fixed width, written in place
 
 
 @dataclass
@@ -106,6 +116,13 @@ class ShardStore(AccountStore):
         except ValueError:
             raise StorageCorrupt(f"{path} is not an epoch number") from None
 
+    def _epoch_copy(self, lock_fd: int) -> int | None:
+        """The epoch as the lock file holds it (None if unreadable: never one's own)."""
+        try:
+            return int(os.pread(lock_fd, EPOCH_COPY_BYTES, 0))
+        except ValueError:
+            return None
+
     def _take_over(self, lock_fd: int) -> int:
         """Become the shard's writer: the next epoch, once no write of the last one runs."""
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -120,6 +137,8 @@ class ShardStore(AccountStore):
                 os.close(fd)
             os.rename(temporary, self.root / EPOCH)
             fsync_dir(self.root)
+            # No sync: the copy matters only to running processes (the page cache they share)
+            os.pwrite(lock_fd, b"%0*d" % (EPOCH_COPY_BYTES, epoch), 0)
             return epoch
         finally:
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
@@ -131,7 +150,7 @@ class ShardStore(AccountStore):
             raise StorageUnwritable(f"{self.root} is open for reading only")
         fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
         try:
-            current = self._read_epoch()
+            current = self._epoch_copy(self._lock_fd)
             if current != self.epoch:
                 error = StaleShard(f"shard {self.root} was taken over by writer {current} "
                                    f"(this is writer {self.epoch}): this host no longer "
@@ -156,21 +175,25 @@ class ShardStore(AccountStore):
         fsync_dir(self.root)
 
     def _scan(self) -> None:
-        """Index the journal: one pass, offsets only. A torn tail is dropped (wiped by the
-        writer); any other damage is an error that names the file and byte."""
+        """Index the journal: one pass, offsets only. Every line's checksum is checked; its
+        JSON is decoded only when its account is loaded, whose replay checks again that
+        each event follows the last (a line of another shape is decoded here). A torn tail
+        is dropped (wiped by the writer); any other damage is an error that names the file
+        and byte."""
         if not self.path.exists():
             return
         data = read_bytes(self.path)
         check_not_truncated(data, self.path)
-        position = 0
-        while position < len(data) and data[position] != 0:
-            newline = data.find(b"\n", position)
-            zero = data.find(b"\0", position)
-            if newline == -1 or (zero != -1 and zero < newline):
-                break
-            self._index_record(unframe(data[position:newline], self.path, position),
-                               position, newline + 1)
-            position = newline + 1
+        spans, position = line_spans(data)
+        for start, newline in spans:
+            payload = payload_of(data[start:newline], self.path, start)
+            head = _HEAD.match(payload)
+            if head is None:
+                self._index_record(unframe(data[start:newline], self.path, start),
+                                   start, newline + 1)
+            else:
+                self._index_span(head[1].decode(), head[2] == b"snapshot", None,
+                                 start, newline + 1)
         if torn_tail(data, position, self.path) and self._writer is not None:
             # a write cut short by a crash: never acknowledged, so dropped
             self._writer.wipe(position, len(data[position:].rstrip(b"\0")))
@@ -182,17 +205,24 @@ class ShardStore(AccountStore):
         name = record.get("account")
         if not isinstance(name, str):
             raise StorageCorrupt(f"{self.path} is corrupt at byte {start}: no account")
+        snapshot = "snapshot" in record
+        seq = None if snapshot else (record.get("event") or {}).get("seq")
+        self._index_span(name, snapshot, seq, start, end)
+
+    def _index_span(self, name: str, snapshot: bool, seq: int | None, start: int,
+                    end: int) -> None:
+        """Index one record of the account: its snapshot, or its next event (``seq``
+        checked when known; a scan leaves it to the replay)."""
         entry = self._index.setdefault(name, Entry())
-        if "snapshot" in record:
+        if snapshot:
             entry.snapshot, entry.events, entry.since_snapshot = (start, end), [], 0
             return
-        seq = (record.get("event") or {}).get("seq")
-        if seq != entry.seq + 1:
+        if seq is not None and seq != entry.seq + 1:
             raise StorageCorrupt(f"{self.path} is corrupt at byte {start}: event {seq!r} of "
                                  f"{name!r} does not follow {entry.seq}")
         entry.events.append((start, end))
         entry.history.append((start, end))
-        entry.seq = seq
+        entry.seq += 1
         entry.since_snapshot += 1
 
     def _records(self, spans: list[tuple[int, int]]) -> list[dict]:

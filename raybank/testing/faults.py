@@ -11,8 +11,8 @@ not the caller's, and because no production signature should carry a test parame
 ``arm`` refuses unless the process that calls it enables fault injection in its
 environment (``RAYBANK_FAULT_INJECTION=i-know-this-kills-actors``): tests set it in their
 own process, and nothing raybank runs calls ``arm``, so nothing in normal use can arm a
-fault. The checks need no switch: when nothing is armed, a check costs one failed
-``unlink`` (``stat`` for a sticky fault), which is why they take plain string paths.
+fault. The checks need no switch: when nothing is armed, a check costs one ``access``
+call that answers False (no exception is made), which is why they take plain string paths.
 """
 
 from __future__ import annotations
@@ -117,8 +117,11 @@ def arm(home: Path, step: str, subject: str) -> Path:
 
 def fires(home: Path, step: str, subject: str) -> bool:
     """Consume the fault armed for this step and subject; True if there was one."""
-    try:  # a plain string path: this runs on every change, and pathlib costs more than it
-        os.unlink(f"{home}/{FAULTS_DIR}/{step}--{subject}")
+    marker = f"{home}/{FAULTS_DIR}/{step}--{subject}"  # a plain string: runs on every change
+    if not os.access(marker, os.F_OK):  # the usual answer, without raising and catching
+        return False
+    try:  # two processes may find it: the one whose unlink succeeds consumes it
+        os.unlink(marker)
     except FileNotFoundError:
         return False
     return True
@@ -132,4 +135,4 @@ def crash_point(home: Path, step: str, subject: str) -> None:
 
 def armed(home: Path, step: str, subject: str) -> bool:
     """Whether a fault that holds while armed is armed for this step and subject."""
-    return os.path.exists(f"{home}/{FAULTS_DIR}/{step}--{subject}")
+    return os.access(f"{home}/{FAULTS_DIR}/{step}--{subject}", os.F_OK)
