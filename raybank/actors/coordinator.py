@@ -45,7 +45,10 @@ from raybank.domain.transfer import (
 )
 
 COORDINATOR_NAME = "raybank:transfers"  # ':' is not allowed in account names: no collision
-MAX_CONCURRENCY = 16
+# Calls in flight at once: simulate's clients keep a window in flight per host and per pair
+# of hosts (8 clients x 36 lanes with 8 hosts), and a window held up by a restarting host must
+# not keep the others from a thread (idle threads cost little memory).
+MAX_CONCURRENCY = 320
 # pause, resume and status run in threads of their own: a reader must be able to resume
 # while every transfer thread waits at the paused gate.
 CONTROL = "control"

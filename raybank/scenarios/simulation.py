@@ -111,40 +111,62 @@ class SimulationClient:
         return True
 
     def _run_lanes(self, operations: list[Operation]) -> tuple[list[Outcome], int]:
-        """Hosted placement: one lane per host (its accounts' deposits and withdrawals, in
-        order) and one for transfers, run side by side in threads. Each lane sends WINDOW
-        operations at a time as a few grouped calls (execute_window) and waits for them,
-        so a host restarting after a kill holds up its own lane and the transfers that touch
-        it, not the others. An operation's latency is its window's."""
-        lanes: dict[str, list[Operation]] = {}
+        """Hosted placement: one lane per set of hosts its operations need (a host: its
+        accounts' deposits, withdrawals and transfers among them; a pair of hosts: the
+        transfers between their accounts), run side by side in threads. Each lane sends
+        WINDOW operations at a time as a few grouped calls (execute_window) and waits for
+        them, so a host restarting after a kill holds up only the lanes that need it (with
+        one lane for every transfer, each restart held up all of them). An operation's
+        latency is its window's."""
+        lanes: dict[tuple[str, ...], list[Operation]] = {}
         for operation in operations:
-            lane = (TRANSFER if operation.kind == TRANSFER
-                    else self._bank.routing.host_of(operation.account))
-            lanes.setdefault(lane, []).append(operation)
-        # Where the kills fall is drawn up front, in plan order: the same seed, the same kills.
-        doomed = {operation.index for operation in operations
-                  if self._chaos and self._rng.random() < self._chaos}
+            lanes.setdefault(self._lane(operation), []).append(operation)
+        # Which operations bring a kill is drawn up front, in plan order (the same seed, the
+        # same kills). A kill comes once as many operations have finished as come before it
+        # here, so the kills spread over the run as they do one call at a time; made as each
+        # window left, a big run's first windows brought a third of its kills at once.
+        kill_after = [done for done in range(len(operations))
+                      if self._chaos and self._rng.random() < self._chaos]
         outcomes: list[Outcome] = []
-        guard = threading.Lock()
+        finished = threading.Condition()
+        lanes_done = threading.Event()
 
         def run(lane: list[Operation]) -> None:
             for start in range(0, len(lane), WINDOW):
                 window = lane[start:start + WINDOW]
-                for operation in window:
-                    if operation.index in doomed:
-                        with guard:
-                            self._kill_one()
                 started = time.perf_counter()
                 statuses = execute_window(self._bank, window)
-                latency_ms, finished = (time.perf_counter() - started) * 1000, time.time()
-                with guard:
-                    outcomes.extend(Outcome(operation, status, latency_ms, finished)
+                latency_ms, at = (time.perf_counter() - started) * 1000, time.time()
+                with finished:
+                    outcomes.extend(Outcome(operation, status, latency_ms, at)
                                     for operation, status in zip(window, statuses))
+                    finished.notify_all()
                     self._progress.report.remote(self._client, len(outcomes), self._kills)
 
-        with ThreadPoolExecutor(len(lanes) or 1, thread_name_prefix="lane") as pool:
-            list(pool.map(run, lanes.values()))  # (list: a lane's exception is raised here)
+        def chaos() -> None:
+            for done in kill_after:  # a kill still due when the lanes end comes then
+                with finished:
+                    while len(outcomes) < done and not lanes_done.is_set():
+                        finished.wait()
+                self._kill_one()
+
+        with ThreadPoolExecutor(len(lanes) + 1, thread_name_prefix="lane") as pool:
+            killer = pool.submit(chaos)
+            try:
+                list(pool.map(run, lanes.values()))  # (list: a lane's exception is raised)
+            finally:
+                with finished:
+                    lanes_done.set()
+                    finished.notify_all()
+            killer.result()  # (its exception too)
         return outcomes, self._kills
+
+    def _lane(self, operation: Operation) -> tuple[str, ...]:
+        """The hosts an operation needs: its account's, or both accounts' of a transfer."""
+        host_of = self._bank.routing.host_of
+        if operation.kind != TRANSFER:
+            return (host_of(operation.account),)
+        return tuple(sorted({host_of(operation.account), host_of(operation.target or "")}))
 
     def _kill_one(self) -> None:
         victim = self._bank.routing.live(self._rng.choice(self._victims))
@@ -235,6 +257,9 @@ def run_simulation(bank: Bank, *, accounts: int, ops: int, concurrency: int, cha
                                     victims, progress)
                for index in range(concurrency)]
     ray.get([client.ready.remote() for client in clients])  # their start is not the bank's
+    bank.coordinator_call("status")  # the bank is open before the clock starts: its hosts
+    # (create_many started them) and its transfer coordinator, else the first transfers wait
+    # for it to start
     started, wall_started = time.perf_counter(), time.time()
     pending = [client.run.remote(operations[index::concurrency])
                for index, client in enumerate(clients)]

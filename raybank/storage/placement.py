@@ -24,7 +24,9 @@ from raybank.storage.layout import namespace_dir
 ACTOR, HOSTED = "actor", "hosted"
 PLACEMENTS = (ACTOR, HOSTED)
 DEFAULT_SHARDS = 64
-DEFAULT_HOSTS = 4  # about 90 MB each at rest: a 2-core machine runs them all with room
+# About 90 MB each at rest. More hosts, fewer accounts held up by each restart: simulate
+# with chaos ran 35 % faster with 8 than with 4 (docs/performance.md §6).
+DEFAULT_HOSTS = 8
 
 
 def shard_of(name: str, shards: int) -> int:

@@ -8,6 +8,7 @@ import pytest
 
 from raybank.domain.errors import InvalidOption
 from raybank.storage.placement import (
+    DEFAULT_HOSTS,
     Placement,
     choose_placement,
     read_placement,
@@ -31,7 +32,7 @@ def test_the_shard_of_a_name_is_the_same_in_every_process() -> None:
 
 def test_hosted_is_recorded_at_the_first_account_and_fixed_after(tmp_path: Path) -> None:
     chosen = choose_placement(tmp_path, "ns", "hosted", NO_ACCOUNTS)
-    assert chosen == Placement("hosted", 64, 4) == read_placement(tmp_path, "ns")
+    assert chosen == Placement("hosted", 64, DEFAULT_HOSTS) == read_placement(tmp_path, "ns")
     assert choose_placement(tmp_path, "ns", None, SOME_ACCOUNTS).hosted
     with pytest.raises(InvalidOption):
         choose_placement(tmp_path, "ns", "actor", SOME_ACCOUNTS)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import zlib
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from raybank.actors.live_account import LiveAccount
+from raybank.domain.account import Account
 from raybank.domain.errors import AccountExists, AccountNotFound, StaleShard, StorageCorrupt
+from raybank.storage.codecs import event_record
 from raybank.storage.shard_journal import JOURNAL, ShardStore
 from raybank.storage.placement import shard_of
 from raybank.storage.sharded import ShardedStorage
@@ -165,3 +169,36 @@ def test_the_sharded_read_side_finds_every_account_one_shard_at_a_time(tmp_path:
     assert sharded.exists("acct-7") and not sharded.exists("acct-99")
     assert sharded.store_for("acct-7").load("acct-7").balance == D("1.00")
     assert shard_of("alice", 64) == 9  # blake2b of the name: the same in every process
+
+
+def _append_line(path: Path, payload: bytes) -> None:
+    """Write one framed line (right checksum) where the journal's zeroed space begins."""
+    data = bytearray(path.read_bytes())
+    end = data.index(b"\0")
+    line = b"%08x " % zlib.crc32(payload) + payload + b"\n"
+    data[end:end + len(line)] = line
+    path.write_bytes(bytes(data))
+
+
+def test_a_line_of_another_shape_is_indexed_and_an_event_out_of_order_refuses_its_account(
+        tmp_path: Path) -> None:
+    """An opening scan checks every line's checksum but decodes only lines not in the
+    shape raybank writes; an event with a right checksum that does not follow its
+    account's last one is refused when that account loads, and only that account."""
+    store = ShardStore(tmp_path / "s", writer=True)
+    erin = live(store, "erin", tmp_path)
+    erin.open("o", D("5.00"), D("0.00"))
+    live(store, "fay", tmp_path).open("o", D("1.00"), D("0.00"))
+    store.close_all()
+    path = tmp_path / "s" / JOURNAL
+    deposit = event_record(Account(name="x", seq=1, balance=D("5.00")).decide_deposit(
+        "d", D("2.00")))
+    # The same event, its keys in another order: not the shape a scan reads without decoding.
+    _append_line(path, json.dumps({"event": deposit, "account": "erin"}).encode())
+    assert ShardStore(tmp_path / "s").load("erin").balance == D("7.00")
+    _append_line(path, json.dumps({"account": "erin", "event": {**deposit, "seq": 9}},
+                                  sort_keys=True, separators=(",", ":")).encode())
+    reopened = ShardStore(tmp_path / "s", writer=True)
+    with pytest.raises(StorageCorrupt, match="does not follow"):
+        reopened.load("erin")
+    assert reopened.load("fay").balance == D("1.00")
