@@ -194,10 +194,15 @@ def execute(bank: Bank, operation: Operation) -> str:
             bank.transfer(operation.account, operation.target or "", operation.amount,
                           operation.op_id)
         return "ok"
-    except RuleViolation:
-        return "refused"
-    except BankError:
-        return "error"
+    except BankError as error:
+        return status_of(error)
+
+
+def status_of(answer: object) -> str:
+    """What an answer says of its operation: "refused" by a rule, "error" (its outcome
+    unknown: any other BankError), else "ok"."""
+    return ("refused" if isinstance(answer, RuleViolation) else
+            "error" if isinstance(answer, BankError) else "ok")
 
 
 def execute_window(bank: Bank, operations: list[Operation]) -> list[str]:
@@ -233,8 +238,7 @@ def execute_window(bank: Bank, operations: list[Operation]) -> list[str]:
             name, position = places[operation.index]
             answer = answers[name] if isinstance(answers[name], BankError) else (
                 answers[name][position])
-        statuses.append("refused" if isinstance(answer, RuleViolation) else
-                        "error" if isinstance(answer, BankError) else "ok")
+        statuses.append(status_of(answer))
     return statuses
 
 

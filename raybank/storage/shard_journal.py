@@ -310,9 +310,7 @@ class ShardStore(AccountStore):
 
     def _history(self, name: str, records: list[dict]) -> list[Event]:
         """The events of these records, checked by replaying them from an empty account."""
-        events = [record["event"] for record in records]
-        self._replay(Account(name=name), events)
-        return [self._event(record) for record in events]
+        return self._replay(Account(name=name), [record["event"] for record in records])
 
     def _event(self, record: dict) -> Event:
         try:
@@ -320,12 +318,15 @@ class ShardStore(AccountStore):
         except (TypeError, ValueError) as error:
             raise StorageCorrupt(f"{self.path} holds a malformed event: {error}") from error
 
-    def _replay(self, account: Account, records: list[dict]) -> None:
-        for record in records:
+    def _replay(self, account: Account, records: list[dict]) -> list[Event]:
+        """Fold the event records into the account; returns the events (each decoded once)."""
+        events = [self._event(record) for record in records]
+        for event in events:
             try:
-                account.apply(self._event(record))
+                account.apply(event)
             except StorageError as error:
                 raise StorageCorrupt(f"{self.path}: {error}") from error
+        return events
 
     # -- writing ---------------------------------------------------------------------------
     def _write_initial(self, folder: Path, account: Account, event: Event) -> None:
