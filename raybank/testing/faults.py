@@ -11,8 +11,10 @@ not the caller's, and because no production signature should carry a test parame
 ``arm`` refuses unless the process that calls it enables fault injection in its
 environment (``RAYBANK_FAULT_INJECTION=i-know-this-kills-actors``): tests set it in their
 own process, and nothing raybank runs calls ``arm``, so nothing in normal use can arm a
-fault. The checks need no switch: when nothing is armed, a check costs one ``access``
-call that answers False (no exception is made), which is why they take plain string paths.
+fault. The checks need no switch: in a home without a ``faults`` folder, a check costs one
+``access`` call that answers False (no exception is made); with one, a failed ``unlink``
+(``access`` for a sticky fault). Any other error of the check (say ``faults`` is not a folder)
+is raised: a test uses that to fail a change between its decision and its write.
 """
 
 from __future__ import annotations
@@ -117,11 +119,11 @@ def arm(home: Path, step: str, subject: str) -> Path:
 
 def fires(home: Path, step: str, subject: str) -> bool:
     """Consume the fault armed for this step and subject; True if there was one."""
-    marker = f"{home}/{FAULTS_DIR}/{step}--{subject}"  # a plain string: runs on every change
-    if not os.access(marker, os.F_OK):  # the usual answer, without raising and catching
+    folder = f"{home}/{FAULTS_DIR}"  # plain strings: this runs on every change
+    if not os.access(folder, os.F_OK):  # the usual answer, without raising and catching
         return False
     try:  # two processes may find it: the one whose unlink succeeds consumes it
-        os.unlink(marker)
+        os.unlink(f"{folder}/{step}--{subject}")
     except FileNotFoundError:
         return False
     return True
