@@ -27,7 +27,7 @@ from pathlib import Path
 from big_bank import raybank  # same folder: run as `python benchmarks/...`
 
 KINDS = ("AccountHost", "TransferCoordinator", "SimulationClient", "ProgressActor",
-         "gcs_server", "raylet", "ray::IDLE")
+         "gcs_server", "ray::IDLE", "default_worker.py")  # the last: a worker still starting
 CLIENT = "SimulationClient.run"
 
 
@@ -63,7 +63,9 @@ def cpu_by_kind(samples: list[dict[str, tuple[str, int]]]) -> dict[str, float]:
     ticks_per_s = os.sysconf("SC_CLK_TCK")
     totals: Counter[str] = Counter()
     for pid, ticks in top.items():
-        kind = next((k for k in KINDS if k in name[pid]), "other")
+        program = (name[pid].split() or [""])[0]
+        kind = "raylet" if program.endswith("/raylet") else next(
+            (k for k in KINDS if k in name[pid]), "other")
         totals[kind] += ticks - first.get(pid, ("", 0))[1]
     return {kind: round(ticks / ticks_per_s, 1) for kind, ticks in totals.most_common()}
 
