@@ -4,7 +4,8 @@ The session cluster is raybank's own embedded cluster, started by the real CLI i
 home (free ports, token auth) and stopped by `raybank down` at the end -- never `ray stop`.
 Each test then gets its own RAYBANK_HOME that *finds* that cluster (a copy of its record and
 token) and its own namespace, so tests share the cost of `ray start` but not each other's
-accounts or data.
+accounts or data. When a test ends, its namespace's actors and its home's gateway are
+released (tests.support.janitor): detached actors would otherwise outlive it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import Raybank, attached_bank, start_cluster, stop_cluster
+from tests.support.janitor import Janitor
 
 
 @pytest.fixture
@@ -34,6 +36,17 @@ def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rayban
         yield bank
     finally:
         stop_cluster(bank)
+
+
+@pytest.fixture(scope="session")
+def janitor(session_cluster: Raybank) -> Iterator[Janitor]:
+    """Releases each test's namespace and gateway on the session cluster when it ends."""
+    lines = session_cluster.json("env")
+    cleaner = Janitor({**session_cluster.env, **lines})
+    try:
+        yield cleaner
+    finally:
+        cleaner.close()
 
 
 @pytest.fixture
@@ -60,19 +73,27 @@ def multinode_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rayb
 
 
 @pytest.fixture(params=["driver", "gateway"])
-def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, tmp_path: Path,
-            placement: str) -> Raybank:
+def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, janitor: Janitor,
+            tmp_path: Path, placement: str) -> Iterator[Raybank]:
     """Every test using this fixture runs the same checks through both paths."""
-    return attached_bank(session_cluster, tmp_path, request.param, placement)
+    bank = attached_bank(session_cluster, tmp_path, request.param, placement)
+    yield bank
+    janitor.release(bank.namespace, bank.home)
 
 
 @pytest.fixture
-def gateway_bank(session_cluster: Raybank, tmp_path: Path, placement: str) -> Raybank:
+def gateway_bank(session_cluster: Raybank, janitor: Janitor, tmp_path: Path,
+                 placement: str) -> Iterator[Raybank]:
     """A home whose gateway is running: for checks of the gateway itself."""
-    return attached_bank(session_cluster, tmp_path, "gateway", placement)
+    bank = attached_bank(session_cluster, tmp_path, "gateway", placement)
+    yield bank
+    janitor.release(bank.namespace, bank.home)
 
 
 @pytest.fixture
-def driver_bank(session_cluster: Raybank, tmp_path: Path, placement: str) -> Raybank:
+def driver_bank(session_cluster: Raybank, janitor: Janitor, tmp_path: Path,
+                placement: str) -> Iterator[Raybank]:
     """A home reached only as a Ray driver (no gateway started)."""
-    return attached_bank(session_cluster, tmp_path, "driver", placement)
+    bank = attached_bank(session_cluster, tmp_path, "driver", placement)
+    yield bank
+    janitor.release(bank.namespace, bank.home)

@@ -81,8 +81,11 @@ def wait_all(processes: list[subprocess.Popen[str]], timeout: float = CLI_TIMEOU
 def start_cluster(home: Path, *options: str) -> Raybank:
     """raybank's embedded cluster in ``home``, started by `raybank up` (with ``options``)."""
     bank = Raybank(home=home, namespace="raybank")
-    up = bank.json("up", *options)
-    assert up["started"] is True
+    up = bank("up", *options, "--json")
+    if up.code != 0:  # a head may run while its workers failed: leave nothing running
+        bank("down", "--json")
+    assert up.code == 0, (up.code, up.stdout, up.stderr[-2000:])
+    assert up.json["started"] is True
     return bank
 
 
