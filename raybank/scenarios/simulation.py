@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raybank.routing.accounts import Group
@@ -173,6 +174,9 @@ class SimulationClient:
         if victim is None:
             return
         info = describe(victim)
+        if info["state"] != "ALIVE":
+            return  # stopped (passivated) or restarting: no process of it to kill, and a
+            # stopped actor's last pid may belong to another process by now
         if self._rng.random() < 0.5 and info["pid"] and info["node_id"] == self._node:
             try:
                 os.kill(info["pid"], signal.SIGKILL)
@@ -341,13 +345,17 @@ def inspect_accounts(bank: Bank, names: list[str], invariants: Invariants) -> di
         handle = bank.routing.live(name)
         if handle is None:
             continue
-        running.append(name)
         if actor_id(handle) in seen:
+            running.append(name)
             continue  # a host serves many accounts: count its process once
+        try:
+            process = ray.get(handle.process.remote())
+        except RayError:  # it stopped since (passivated, or idle): storage alone has it
+            continue
+        running.append(name)
         seen.add(actor_id(handle))
         info = describe(handle)
         restarts += info["restarts"]
-        process = ray.get(handle.process.remote())
         calls.update(process["calls"])
         activations += process.get("activations", 0)
         evictions += process.get("evictions", 0)

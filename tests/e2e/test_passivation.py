@@ -60,3 +60,15 @@ def test_an_idle_actor_stops_itself_and_comes_back_by_name(limited: Raybank) -> 
     wait_for(lambda: "idle" not in alive(limited), "the idle actor to stop", timeout=20)
     assert limited.json("deposit", "idle", "1.00")["balance"] == "4.00"
     assert limited.json("status")["evictions"] >= 1
+
+
+def test_simulate_checks_accounts_whose_actors_stopped_while_idle(limited: Raybank) -> None:
+    """The simulator opens its accounts itself, so it holds a handle to each; an account
+    idle for RAYBANK_IDLE_S stops on its own meanwhile (a long run's first accounts do).
+    Its checks must read such an account from storage, not call the stopped actor (a
+    1,000-account run once ended in an internal error here)."""
+    limited.extra_env.update(RAYBANK_MAX_LIVE="8", RAYBANK_IDLE_S="0.5")
+    report = limited.json("simulate", "--accounts", "6", "--ops", "12", "--concurrency", "1",
+                          "--seed", "3")
+    assert report["ok"] is True and all(report["invariants"].values()), report
+    assert report["evictions"] >= 1  # some actor did stop while idle
