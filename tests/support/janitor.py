@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import IO
 
 
+# Ray is imported by the janitor process only (inside its functions): conftest imports this
+# module, and the pytest process itself never needs Ray.
+
+
 def _release(namespace: str, home: Path) -> int:
     import ray
 
