@@ -72,28 +72,29 @@ def multinode_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rayb
         stop_cluster(bank)
 
 
+def released(janitor: Janitor, bank: Raybank) -> Iterator[Raybank]:
+    """Yield the test's bank, then release its namespace and gateway."""
+    yield bank
+    janitor.release(bank.namespace, bank.home)
+
+
 @pytest.fixture(params=["driver", "gateway"])
 def raybank(request: pytest.FixtureRequest, session_cluster: Raybank, janitor: Janitor,
             tmp_path: Path, placement: str) -> Iterator[Raybank]:
     """Every test using this fixture runs the same checks through both paths."""
     bank = attached_bank(session_cluster, tmp_path, request.param, placement)
-    yield bank
-    janitor.release(bank.namespace, bank.home)
+    yield from released(janitor, bank)
 
 
 @pytest.fixture
 def gateway_bank(session_cluster: Raybank, janitor: Janitor, tmp_path: Path,
                  placement: str) -> Iterator[Raybank]:
     """A home whose gateway is running: for checks of the gateway itself."""
-    bank = attached_bank(session_cluster, tmp_path, "gateway", placement)
-    yield bank
-    janitor.release(bank.namespace, bank.home)
+    yield from released(janitor, attached_bank(session_cluster, tmp_path, "gateway", placement))
 
 
 @pytest.fixture
 def driver_bank(session_cluster: Raybank, janitor: Janitor, tmp_path: Path,
                 placement: str) -> Iterator[Raybank]:
     """A home reached only as a Ray driver (no gateway started)."""
-    bank = attached_bank(session_cluster, tmp_path, "driver", placement)
-    yield bank
-    janitor.release(bank.namespace, bank.home)
+    yield from released(janitor, attached_bank(session_cluster, tmp_path, "driver", placement))
