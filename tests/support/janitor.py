@@ -2,9 +2,10 @@
 
 Every test gets a namespace (and a home, so a gateway) of its own on one cluster, and its
 named, detached actors -- accounts, hosts, the coordinator, the gateway -- outlive it: that is
-what detached means. Left alone they add up to hundreds of idle Ray workers over a session,
-each waking a few times a second, until the machine is slow enough that a cluster started
-later (the multi-node tests' `up --nodes 3`) misses Ray's 30 s start-up deadline.
+what detached means. Left alone they added up to 110 idle Ray workers four minutes into the
+end-to-end tests, each waking a few times a second, until the machine was slow enough that a
+cluster started later (the multi-node tests' `up --nodes 3`) missed Ray's 30 s start-up
+deadline.
 
 The janitor is one Ray driver for the whole session, in a process of its own so that the
 pytest process never becomes a driver. It reads one request a line, ``{"namespace": ...,
@@ -33,10 +34,9 @@ def _release(namespace: str, home: Path) -> int:
 
     from raybank.gateway.server import NAMESPACE as GATEWAY_NAMESPACE
     from raybank.gateway.server import gateway_name
+    from raybank.routing.introspection import live_names
 
-    targets = [(actor["name"], namespace)
-               for actor in ray.util.list_named_actors(all_namespaces=True)
-               if actor["namespace"] == namespace]
+    targets = [(name, namespace) for name in live_names(namespace)]
     targets.append((gateway_name(home), GATEWAY_NAMESPACE))
     killed = 0
     for name, actor_namespace in targets:
